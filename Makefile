@@ -1,0 +1,28 @@
+# The two newcomer commands live here: `make test` and (from issue [2/4]) `make up`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: test setup lint typecheck unit bench-operator clean
+
+setup:
+	./scripts/bootstrap.sh
+
+lint: setup
+	$(VENV)/bin/ruff check operator platform tests bench
+	$(VENV)/bin/ruff format --check operator platform tests bench
+
+typecheck: setup
+	$(VENV)/bin/mypy --strict -p soa_operator -p soa_platform
+
+unit: setup
+	$(PY) -m pytest -m "not slow and not cluster" $(PYTEST_ARGS)
+
+# Everything CI runs, from a fresh machine: install, lint, type-check, test.
+test: setup lint typecheck unit
+
+bench-operator: setup
+	$(PY) bench/operator_scale.py
+
+clean:
+	rm -rf $(VENV) .venv-checkov .mypy_cache .ruff_cache .pytest_cache
