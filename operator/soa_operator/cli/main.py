@@ -1,0 +1,15 @@
+"""The `soa` command."""
+
+from __future__ import annotations
+
+import typer
+
+from soa_operator.cli import operator_cmd, tenant
+
+app = typer.Typer(help="SOA: secure office workspaces for every ministry.", no_args_is_help=True)
+app.add_typer(tenant.app, name="tenant")
+app.add_typer(operator_cmd.app, name="operator")
+app.add_typer(operator_cmd.crd_app, name="crd")
+
+if __name__ == "__main__":
+    app()

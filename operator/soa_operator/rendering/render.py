@@ -1,0 +1,130 @@
+"""Render a tenant's desired objects with Helm's own SDK (helm_python), offline.
+
+The output is exactly what the operator applies: chart objects minus Helm hooks, each with the
+ownership labels, an owner reference to its SOATenant (when the uid is known) and a hash of its
+desired state, sorted so that namespaces and policies exist before the workloads inside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import yaml
+
+from soa_operator import labels
+
+RELEASE_NAME = "soa"
+
+# Namespace and its guard rails first, workloads last; unknown kinds go just before workloads.
+APPLY_ORDER = [
+    "Namespace",
+    "ResourceQuota",
+    "LimitRange",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "ConfigMap",
+    "Secret",
+    "PersistentVolumeClaim",
+    "Service",
+    "StatefulSet",
+    "Job",
+    "Deployment",
+    "Ingress",
+    "PodDisruptionBudget",
+]
+
+
+class RenderError(Exception):
+    """The chart refused the values (schema or a validateValues rule); the message says why."""
+
+
+_charts: dict[Path, Any] = {}
+_charts_lock = threading.Lock()
+
+
+def _load_chart(path: Path) -> Any:
+    with _charts_lock:
+        chart = _charts.get(path)
+        if chart is None:
+            chart = _charts[path] = helm_python.Chart.load(str(path))
+        return chart
+
+
+def desired_hash(obj: dict[str, Any]) -> str:
+    """A stable digest of an object's desired state (without the hash annotation itself)."""
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _apply_rank(obj: dict[str, Any]) -> tuple[int, str]:
+    kind = obj.get("kind", "")
+    rank = APPLY_ORDER.index(kind) if kind in APPLY_ORDER else APPLY_ORDER.index("StatefulSet")
+    return rank, obj["metadata"]["name"]
+
+
+def _is_hook(obj: dict[str, Any]) -> bool:
+    return "helm.sh/hook" in (obj.get("metadata", {}).get("annotations") or {})
+
+
+def own(obj: dict[str, Any], tenant: str, uid: str | None) -> dict[str, Any]:
+    """Add ownership labels, the owner reference and the desired-state hash to ``obj``."""
+    meta = obj.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **labels.owned_labels(tenant)}
+    if uid:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": labels.API_VERSION,
+                "kind": labels.KIND,
+                "name": tenant,
+                "uid": uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != labels.DESIRED_HASH_ANNOTATION}
+    meta["annotations"] = annotations
+    annotations[labels.DESIRED_HASH_ANNOTATION] = desired_hash(obj)
+    return obj
+
+
+def render_chart(chart_dir: Path, values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """Render ``chart_dir`` with ``values``; returns the non-hook objects in template order."""
+    chart = _load_chart(chart_dir)
+    try:
+        manifests = chart.render(values, name=RELEASE_NAME, namespace=namespace, is_install=True)
+    except helm_python.HelmError as exc:
+        raise RenderError(_render_message(exc)) from None
+    objects: list[dict[str, Any]] = []
+    for template in sorted(manifests):
+        if not template.endswith((".yaml", ".yml")):
+            continue
+        for doc in yaml.safe_load_all(manifests[template]):
+            if isinstance(doc, dict) and doc.get("kind") and not _is_hook(doc):
+                objects.append(doc)
+    return objects
+
+
+def _render_message(exc: Exception) -> str:
+    # Helm prefixes template paths and "execution error at (...)"; keep the human part.
+    text = str(exc).strip()
+    marker = "execution error at"
+    if marker in text:
+        text = text.split(marker, 1)[1].split(":", 2)[-1].strip()
+    return text[:500]
+
+
+def render_tenant_manifests(
+    chart_dir: Path, values: dict[str, Any], tenant: str, uid: str | None
+) -> list[dict[str, Any]]:
+    """Everything the operator applies for one tenant, owned and in apply order."""
+    objects = [own(obj, tenant, uid) for obj in render_chart(chart_dir, values, labels.tenant_namespace(tenant))]
+    return sorted(objects, key=_apply_rank)
+
+
+def to_yaml(objects: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=False, width=120)

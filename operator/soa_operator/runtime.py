@@ -1,0 +1,35 @@
+"""State shared by the handlers of one operator process (kept in kopf's memo, not in globals)."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from soa_operator.kube.client import KubeClient
+from soa_operator.reconcile.tenant import TenantReconciler
+from soa_operator.settings import OperatorSettings
+
+
+@dataclass
+class Runtime:
+    settings: OperatorSettings
+    client: KubeClient
+    reconciler: TenantReconciler
+    executor: ThreadPoolExecutor
+    wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
+    phases: dict[str, str] = field(default_factory=dict)
+
+    def wakeup(self, tenant: str) -> asyncio.Event:
+        """The event a tenant's reconcile loop waits on; set it to reconcile now."""
+        event = self.wakeups.get(tenant)
+        if event is None:
+            event = self.wakeups[tenant] = asyncio.Event()
+        return event
+
+    def poke(self, tenant: str) -> None:
+        self.wakeup(tenant).set()
+
+    def forget(self, tenant: str) -> None:
+        self.wakeups.pop(tenant, None)
+        self.phases.pop(tenant, None)
