@@ -18,7 +18,8 @@ DNS_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # Kubernetes resource.Quantity, restricted to the binary/decimal suffixes people write.
 QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|Ki|Mi|Gi|Ti|Pi|M|G|T|P)?$"
-SEMVER = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$"
+# Lowercase pre-releases only: the version names a migration Job and an image tag.
+SEMVER = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9a-z.-]+)?$"
 HTTPS_URL = r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~%/-]*)?$"
 EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 
@@ -164,7 +165,7 @@ class SOATenantSpec(_Model):
         description="Ingress host; defaults to <name>.<operator base domain>.",
     )
     size: Size = Field(Size.small, description="Preset for replicas, resources and quotas (by seats).")
-    version: str = Field("0.1.0", pattern=SEMVER, max_length=64, description="Platform release.")
+    version: str = Field("0.1.0", pattern=SEMVER, max_length=40, description="Platform release.")
     suspended: bool = Field(False, description="Scale every workload to zero and keep every byte.")
     deletionPolicy: DeletionPolicy = Field(
         DeletionPolicy.Retain, description="What deleting the SOATenant does to its data."

@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 
 from soa_operator import labels, telemetry
+from soa_operator.handlers.diffbase import LevelBasedDiffBaseStorage
 from soa_operator.kube.client import KubeClient
 from soa_operator.reconcile.tenant import TenantReconciler
 from soa_operator.runtime import Runtime
@@ -20,9 +21,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     ours = get_settings()
     settings.persistence.finalizer = labels.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=labels.ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=labels.ANNOTATION_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = LevelBasedDiffBaseStorage()
     settings.watching.server_timeout = ours.watch_server_timeout
     settings.watching.client_timeout = ours.watch_client_timeout
     settings.watching.reconnect_backoff = 1.0

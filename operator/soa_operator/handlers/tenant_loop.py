@@ -22,16 +22,6 @@ def _snapshot(body: kopf.Body) -> dict[str, Any]:
     return {"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)}
 
 
-def _record_phase(runtime: Runtime, name: str, phase: str) -> None:
-    runtime.phases[name] = phase
-    TENANTS = telemetry.TENANTS_BY_PHASE
-    counts: dict[str, int] = {}
-    for value in runtime.phases.values():
-        counts[value] = counts.get(value, 0) + 1
-    for known in ("Pending", "Provisioning", "Ready", "Degraded", "Suspended", "Upgrading", "Deleting", "Failed"):
-        TENANTS.labels(phase=known).set(counts.get(known, 0))
-
-
 @kopf.daemon(labels.GROUP, labels.VERSION, labels.PLURAL, cancellation_timeout=10.0)
 async def tenant_loop(name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
@@ -43,17 +33,19 @@ async def tenant_loop(name: str, body: kopf.Body, stopped: kopf.DaemonStopped, m
         started = time.monotonic()
         outcome = await loop.run_in_executor(runtime.executor, runtime.reconciler.reconcile, _snapshot(body))
         telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
-        _record_phase(runtime, name, outcome.phase.value)
-        if outcome.applied or outcome.pruned or outcome.created_secrets:
+        if outcome.phase is not None:  # None: the API failed us, the phase is unknown
+            runtime.record_phase(name, outcome.phase.value)
+        if outcome.applied or outcome.pruned or outcome.created_secrets or outcome.adopted:
             log.info(
                 "reconciled %s",
                 name,
                 extra={
                     "tenant": name,
-                    "phase": outcome.phase.value,
+                    "phase": outcome.phase.value if outcome.phase else None,
                     "applied": len(outcome.applied),
                     "pruned": len(outcome.pruned),
                     "secrets_created": len(outcome.created_secrets),
+                    "adopted": len(outcome.adopted),
                 },
             )
         if outcome.retry_after is not None:

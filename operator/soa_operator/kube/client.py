@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
+from kubernetes.dynamic.exceptions import ConflictError, NotFoundError, ResourceNotFoundError
 from kubernetes.utils import parse_quantity as _parse_quantity
 
 from soa_operator import labels
@@ -71,9 +72,16 @@ class KubeClient:
 
     def _resource(self, api_version: str, kind: str) -> Any:
         with self._lock:  # discovery is lazy and not thread-safe on first use
-            if self._dynamic is None:
-                self._dynamic = DynamicClient(self._api_client)
-            return self._dynamic.resources.get(api_version=api_version, kind=kind)
+            try:
+                if self._dynamic is None:
+                    self._dynamic = DynamicClient(self._api_client)
+                return self._dynamic.resources.get(api_version=api_version, kind=kind)
+            except ResourceNotFoundError:
+                raise KubeError(404, f"the API server does not serve {kind} in {api_version}") from None
+            except ApiException as exc:
+                raise KubeError(int(exc.status or 0), _short_reason(exc)) from None
+            except (OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+                raise KubeError(0, f"{type(exc).__name__}: {exc}") from None
 
     def _call(self, fn: Callable[[], T], verb: str | None = None) -> T:
         try:
@@ -82,7 +90,7 @@ class KubeClient:
             raise
         except ApiException as exc:
             raise KubeError(int(exc.status or 0), _short_reason(exc)) from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
             raise KubeError(0, f"{type(exc).__name__}: {exc}") from None
         if verb and self._on_write:
             self._on_write(verb)
@@ -110,8 +118,10 @@ class KubeClient:
             items.append(item)
         return items
 
-    def apply(self, obj: Mapping[str, Any], field_manager: str = labels.FIELD_MANAGER) -> dict[str, Any]:
-        """Server-side apply under ``field_manager``, taking ownership of conflicting fields."""
+    def apply(
+        self, obj: Mapping[str, Any], field_manager: str = labels.FIELD_MANAGER, force: bool = True
+    ) -> dict[str, Any]:
+        """Server-side apply under ``field_manager``; ``force`` takes over fields others own."""
         res = self._resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         return _to_dict(
@@ -121,7 +131,7 @@ class KubeClient:
                     name=meta["name"],
                     namespace=meta.get("namespace"),
                     field_manager=field_manager,
-                    force_conflicts=True,
+                    force_conflicts=force,
                 ),
                 verb="apply",
             )
@@ -167,10 +177,12 @@ class KubeClient:
             return None
         return _to_dict(patched)
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
-        """Delete in the background (dependents by GC); False if it was already gone."""
+    def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None, propagation: str = "Background"
+    ) -> bool:
+        """Delete (dependents by GC, or ``propagation="Orphan"``); False if it was already gone."""
         res = self._resource(api_version, kind)
-        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
         try:
             self._call(lambda: res.delete(name=name, namespace=namespace, body=body), verb="delete")
         except NotFoundError:

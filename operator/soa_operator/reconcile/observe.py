@@ -14,9 +14,14 @@ from soa_operator.reconcile.kinds import CHART_KINDS, NAMESPACE, SECRET, Kind
 class Observed:
     """Live objects of one tenant keyed by (kind, name)."""
 
+    namespace_name: str
     namespace: dict[str, Any] | None
     objects: dict[tuple[Kind, str], dict[str, Any]] = field(default_factory=dict)
-    secret_names: set[str] = field(default_factory=set)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def secret_names(self) -> set[str]:
+        return set(self.secrets)
 
     def get(self, kind: Kind, name: str) -> dict[str, Any] | None:
         return self.objects.get((kind, name))
@@ -28,7 +33,7 @@ class Observed:
 def observe_tenant(client: KubeClient, tenant: str) -> Observed:
     """List the tenant's owned objects (reads only: they never count as writes)."""
     ns_name = labels.tenant_namespace(tenant)
-    observed = Observed(namespace=client.get(NAMESPACE.api_version, NAMESPACE.kind, ns_name))
+    observed = Observed(ns_name, client.get(NAMESPACE.api_version, NAMESPACE.kind, ns_name))
     if observed.namespace is None:
         return observed
     selector = labels.owned_selector(tenant)
@@ -36,5 +41,5 @@ def observe_tenant(client: KubeClient, tenant: str) -> Observed:
         for obj in client.list(kind.api_version, kind.kind, namespace=ns_name, label_selector=selector):
             observed.objects[(kind, obj["metadata"]["name"])] = obj
     for obj in client.list(SECRET.api_version, SECRET.kind, namespace=ns_name, label_selector=selector):
-        observed.secret_names.add(obj["metadata"]["name"])
+        observed.secrets[obj["metadata"]["name"]] = obj
     return observed

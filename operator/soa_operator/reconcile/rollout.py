@@ -18,7 +18,7 @@ from soa_operator.rendering.values import Rollout
 
 def migration_job_name(version: str) -> str:
     """The Job that migrates to ``version`` (one per release: Jobs are immutable)."""
-    return "soa-migrate-" + version.replace(".", "-").replace("+", "-").lower()
+    return "soa-migrate-" + version.replace(".", "-")
 
 
 def _semver_key(version: str) -> tuple[int, int, int, int, str]:
@@ -60,9 +60,10 @@ def plan_rollout(spec: SOATenantSpec, migrated: str | None, observed: Observed) 
             upgrading=False,
             condition=ConditionState("True", "MigrationSucceeded", f"running {target}"),
         )
-    if spec.suspended and migrated:
+    if spec.suspended:
+        # Stores are scaled to zero: a migration now could only fail. Run it once resumed.
         return RolloutPlan(
-            rollout=Rollout(platform_version=migrated, migration_version=migrated),
+            rollout=Rollout(platform_version=migrated or "", migration_version=migrated or ""),
             migrated_version=migrated,
             migration_state="deferred",
             upgrading=False,

@@ -108,20 +108,30 @@ def build_status(assessment: Assessment, current: dict[str, Any] | None, generat
                 "lastTransitionTime": _now() if flipped else before.get("lastTransitionTime", _now()),
             }
         )
-    status: dict[str, Any] = {
+    # Every key is always present (None clears it in a merge patch), so a field dropped from the
+    # assessment cannot linger in the stored status and make every comparison differ.
+    return {
         "phase": assessment.phase.value,
         "observedGeneration": generation,
+        "namespace": assessment.namespace,
+        "url": assessment.url,
+        "version": assessment.version,
         "conditions": conditions,
         "components": assessment.components,
     }
-    for key in ("namespace", "url", "version"):
-        value = getattr(assessment, key)
-        if value is not None:
-            status[key] = value
-    return status
+
+
+def carried_conditions(current: dict[str, Any] | None) -> dict[str, ConditionState]:
+    """The conditions already in ``current``, to keep when only some of them are re-assessed."""
+    carried = {}
+    for cond in (current or {}).get("conditions") or []:
+        if cond.get("type") in CONDITION_TYPES:
+            carried[cond["type"]] = ConditionState(cond["status"], cond.get("reason", ""), cond.get("message", ""))
+    return carried
 
 
 def status_changed(new: dict[str, Any], current: dict[str, Any] | None) -> bool:
-    """True when anything but bookkeeping differs (kopf's own keys are ignored)."""
-    current = {k: v for k, v in (current or {}).items() if k != "kopf"}
-    return new != current
+    """True when anything but bookkeeping differs (kopf's own keys and cleared keys are ignored)."""
+    stored = {k: v for k, v in (current or {}).items() if k != "kopf" and v is not None}
+    wanted = {k: v for k, v in new.items() if v is not None}
+    return wanted != stored

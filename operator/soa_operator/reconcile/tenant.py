@@ -18,7 +18,8 @@ from soa_operator import labels
 from soa_operator.api.model import Phase, SOATenantSpec, parse_spec
 from soa_operator.api.presets import resolve_sizing
 from soa_operator.kube.client import KubeClient, KubeError, parse_quantity
-from soa_operator.reconcile.apply import apply_desired, prune_undesired
+from soa_operator.reconcile.adoption import adopt_retained
+from soa_operator.reconcile.apply import ApplyResult, apply_desired, prune_undesired
 from soa_operator.reconcile.kinds import NAMESPACE, kind_of
 from soa_operator.reconcile.observe import Observed, observe_tenant
 from soa_operator.reconcile.rollout import RolloutPlan, plan_rollout
@@ -28,6 +29,7 @@ from soa_operator.reconcile.status import (
     Assessment,
     ConditionState,
     build_status,
+    carried_conditions,
     component_counts,
     status_changed,
 )
@@ -38,15 +40,20 @@ from soa_operator.settings import OperatorSettings
 log = logging.getLogger("soa_operator.reconcile")
 tracer = trace.get_tracer("soa_operator")
 
+# Phases that describe a rollout in progress: kept until the tenant is Ready, so a first
+# provisioning or an upgrade is not reported as Degraded while its workloads start.
+_ROLLOUT_PHASES = {None, Phase.Pending.value, Phase.Provisioning.value, Phase.Upgrading.value}
+
 
 @dataclass
 class Outcome:
     """What a reconcile did; ``retry_after`` is set when it should run again soon."""
 
-    phase: Phase
+    phase: Phase | None
     applied: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     created_secrets: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
     status_written: bool = False
     retry_after: float | None = None
 
@@ -105,47 +112,50 @@ class TenantReconciler:
                 outcome = self._reconcile(name, meta, body)
             except KubeError as exc:
                 span.record_exception(exc)
-                log.warning("reconcile of %s hit the API: %s", name, exc)
-                return Outcome(phase=Phase.Degraded, retry_after=self.settings.retry_seconds)
-            span.set_attribute("soa.phase", outcome.phase.value)
+                log.warning("reconcile of %s hit the API: %s", name, exc, extra={"tenant": name})
+                return Outcome(phase=None, retry_after=self.settings.retry_seconds)
+            span.set_attribute("soa.phase", outcome.phase.value if outcome.phase else "")
             span.set_attribute("soa.writes", len(outcome.applied) + len(outcome.pruned))
             return outcome
 
     def _reconcile(self, name: str, meta: Mapping[str, Any], body: Mapping[str, Any]) -> Outcome:
         uid = meta.get("uid")
         generation = meta.get("generation")
-        current_status = dict(body.get("status") or {})
-        base = Assessment(phase=Phase.Failed, namespace=labels.tenant_namespace(name))
+        current = dict(body.get("status") or {})
         try:
             spec = parse_spec(body.get("spec"))
             check_feasible(spec)
         except ValidationError as exc:
-            return self._report_problem(name, base, current_status, generation, "InvalidSpec", _validation_message(exc))
+            return self._report_problem(name, current, generation, "InvalidSpec", _validation_message(exc))
         except SpecProblem as exc:
-            return self._report_problem(name, base, current_status, generation, exc.reason, str(exc))
-        base.url = f"https://{tenant_domain(name, spec, self.settings)}"
+            return self._report_problem(name, current, generation, exc.reason, str(exc))
 
         observed = observe_tenant(self.client, name)
-        plan = plan_rollout(spec, current_status.get("version"), observed)
+        plan = plan_rollout(spec, current.get("version"), observed)
         values = build_values(name, spec, plan.rollout, self.settings, uid=uid or "")
         try:
             desired = render_tenant_manifests(self.settings.tenant_chart, values, name, uid)
         except RenderError as exc:
-            return self._report_problem(name, base, current_status, generation, "RenderFailed", str(exc))
+            return self._report_problem(name, current, generation, "RenderFailed", str(exc))
 
         outcome = Outcome(phase=Phase.Provisioning)
-        namespace_objs = [obj for obj in desired if kind_of(obj) == NAMESPACE]
+        outcome.adopted = adopt_retained(self.client, name, uid, observed)
         # The namespace must exist before the Secrets and objects inside it.
-        ns_result = apply_desired(self.client, namespace_objs, observed)
+        ns_result = apply_desired(self.client, [o for o in desired if kind_of(o) == NAMESPACE], observed)
         outcome.created_secrets = ensure_generated_secrets(self.client, name, uid, observed.secret_names)
         result = apply_desired(self.client, [o for o in desired if kind_of(o) != NAMESPACE], observed)
+        result.rejected.update(ns_result.rejected)
         prune_undesired(self.client, desired, observed, result)
         outcome.applied = ns_result.applied + result.applied
         outcome.pruned = result.pruned
 
-        assessment = self._assess(spec, plan, observed, result.live, desired, base)
+        url = f"https://{tenant_domain(name, spec, self.settings)}"
+        assessment = self._assess(spec, plan, observed, result, desired, url, current.get("phase"))
         outcome.phase = assessment.phase
-        outcome.status_written = self._write_status(name, assessment, current_status, generation)
+        outcome.status_written = self._write_status(name, assessment, current, generation)
+        if result.rejected:
+            # Rejections need a spec or chart change; retry at the resync pace, not in a hot loop.
+            outcome.retry_after = self.settings.resync_seconds
         return outcome
 
     def _assess(
@@ -153,38 +163,39 @@ class TenantReconciler:
         spec: SOATenantSpec,
         plan: RolloutPlan,
         observed: Observed,
-        live: dict[Any, dict[str, Any]],
+        result: ApplyResult,
         desired: list[dict[str, Any]],
-        base: Assessment,
+        url: str,
+        previous_phase: str | None,
     ) -> Assessment:
         desired_keys = {(kind_of(o), o["metadata"]["name"]) for o in desired}
-        counts = component_counts(live, desired_keys)
+        counts = component_counts(result.live, desired_keys)
         assessment = Assessment(
             phase=Phase.Provisioning,
             components=counts,
             version=plan.migrated_version,
-            namespace=base.namespace,
-            url=base.url,
+            namespace=observed.namespace_name,
+            url=url,
         )
-        assessment.conditions["Isolated"] = self._isolation(observed, live, desired_keys)
+        isolated = self._isolation(observed, result.live, desired_keys)
+        assessment.conditions["Isolated"] = isolated
         components = spec.components.model_dump()
         unready = []
         for component, ctype in COMPONENT_CONDITIONS.items():
             c = counts[component]
             if not components[component]["enabled"]:
-                assessment.conditions[ctype] = ConditionState("True", "Disabled", f"{component} is disabled")
+                state = ConditionState("True", "Disabled", f"{component} is disabled")
             elif spec.suspended:
-                assessment.conditions[ctype] = ConditionState("False", "Suspended", "scaled to zero; data kept")
+                state = ConditionState("False", "Suspended", "scaled to zero; data kept")
             elif c["desired"] and c["ready"] >= c["desired"]:
-                assessment.conditions[ctype] = ConditionState("True", "Ready", f"{c['ready']}/{c['desired']} ready")
+                state = ConditionState("True", "Ready", f"{c['ready']}/{c['desired']} replicas ready")
             else:
                 unready.append(component)
-                assessment.conditions[ctype] = ConditionState(
-                    "False", "NotReady", f"{c['ready']}/{c['desired']} replicas ready"
-                )
+                state = ConditionState("False", "NotReady", f"{c['ready']}/{c['desired']} replicas ready")
+            assessment.conditions[ctype] = state
         assessment.conditions["UpgradeSucceeded"] = plan.condition
-        assessment.phase = self._phase(spec, plan, unready, assessment.conditions["Isolated"])
-        assessment.conditions["Ready"] = self._ready_condition(assessment.phase, plan, unready)
+        assessment.phase = self._phase(spec, plan, unready, isolated, result.rejected, previous_phase)
+        assessment.conditions["Ready"] = self._ready_condition(assessment.phase, plan, unready, isolated, result)
         return assessment
 
     @staticmethod
@@ -199,7 +210,14 @@ class TenantReconciler:
         return ConditionState("True", "Isolated", "restricted pods, default-deny network policies, quotas")
 
     @staticmethod
-    def _phase(spec: SOATenantSpec, plan: RolloutPlan, unready: list[str], isolated: ConditionState) -> Phase:
+    def _phase(
+        spec: SOATenantSpec,
+        plan: RolloutPlan,
+        unready: list[str],
+        isolated: ConditionState,
+        rejected: dict[str, str],
+        previous: str | None,
+    ) -> Phase:
         if spec.suspended:
             return Phase.Suspended
         if plan.migration_state == "failed":
@@ -208,37 +226,48 @@ class TenantReconciler:
             return Phase.Provisioning
         if plan.upgrading:
             return Phase.Upgrading
-        if unready or isolated.status != "True" or plan.condition.status == "False":
-            return Phase.Degraded
-        return Phase.Ready
+        healthy = not unready and not rejected and isolated.status == "True" and plan.condition.status != "False"
+        if healthy:
+            return Phase.Ready
+        if previous in _ROLLOUT_PHASES and not rejected and plan.condition.status != "False":
+            return Phase(previous or Phase.Provisioning.value)
+        return Phase.Degraded
 
     @staticmethod
-    def _ready_condition(phase: Phase, plan: RolloutPlan, unready: list[str]) -> ConditionState:
+    def _ready_condition(
+        phase: Phase, plan: RolloutPlan, unready: list[str], isolated: ConditionState, result: ApplyResult
+    ) -> ConditionState:
         if phase is Phase.Ready:
             return ConditionState("True", "Ready", "every component is ready")
         if phase is Phase.Suspended:
             return ConditionState("False", "Suspended", "workloads scaled to zero; data and secrets kept")
+        if result.rejected:
+            detail = "; ".join(f"{ref}: {why}" for ref, why in sorted(result.rejected.items())[:3])
+            return ConditionState("False", "ApplyRejected", f"the API server refused {detail}"[:1000])
         if plan.condition.status == "False":
             return ConditionState("False", plan.condition.reason, plan.condition.message)
+        if isolated.status != "True":
+            return ConditionState("False", isolated.reason, isolated.message)
         if unready:
             return ConditionState("False", "ComponentsNotReady", "not ready: " + ", ".join(unready))
         return ConditionState("False", phase.value, plan.condition.message)
 
     def _report_problem(
-        self,
-        name: str,
-        base: Assessment,
-        current: dict[str, Any],
-        generation: int | None,
-        reason: str,
-        message: str,
+        self, name: str, current: dict[str, Any], generation: int | None, reason: str, message: str
     ) -> Outcome:
-        """A spec that cannot be made real: say why in status, change nothing else, do not retry."""
-        base.phase = Phase.Failed
-        base.version = current.get("version")
-        base.components = current.get("components") or {}
-        base.conditions["Ready"] = ConditionState("False", reason, message)
-        written = self._write_status(name, base, current, generation)
+        """A spec that cannot be made real: say why in status, change nothing else, do not retry.
+
+        Everything else in the status stays as it was: the running workloads are untouched.
+        """
+        assessment = Assessment(
+            phase=Phase.Failed,
+            conditions={**carried_conditions(current), "Ready": ConditionState("False", reason, message)},
+            components=current.get("components") or {},
+            version=current.get("version"),
+            namespace=current.get("namespace") or labels.tenant_namespace(name),
+            url=current.get("url"),
+        )
+        written = self._write_status(name, assessment, current, generation)
         return Outcome(phase=Phase.Failed, status_written=written)
 
     def _write_status(self, name: str, assessment: Assessment, current: dict[str, Any], generation: int | None) -> bool:

@@ -19,6 +19,8 @@ import yaml
 from soa_operator import labels
 
 RELEASE_NAME = "soa"
+# libyaml's loader is ~9x faster than the pure-Python one; it matters at 1,000 tenants.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Namespace and its guard rails first, workloads last; unknown kinds go just before workloads.
 APPLY_ORDER = [
@@ -103,18 +105,19 @@ def render_chart(chart_dir: Path, values: dict[str, Any], namespace: str) -> lis
     for template in sorted(manifests):
         if not template.endswith((".yaml", ".yml")):
             continue
-        for doc in yaml.safe_load_all(manifests[template]):
+        for doc in yaml.load_all(manifests[template], Loader=_YAML_LOADER):
             if isinstance(doc, dict) and doc.get("kind") and not _is_hook(doc):
                 objects.append(doc)
     return objects
 
 
 def _render_message(exc: Exception) -> str:
-    # Helm prefixes template paths and "execution error at (...)"; keep the human part.
+    """Helm's text without its template location: "execution error at (path:l:c): chart: why"."""
     text = str(exc).strip()
-    marker = "execution error at"
-    if marker in text:
-        text = text.split(marker, 1)[1].split(":", 2)[-1].strip()
+    if text.startswith("execution error at (") and "): " in text:
+        text = text.split("): ", 1)[1]
+        chart, sep, rest = text.partition(": ")
+        text = rest if sep and " " not in chart else text
     return text[:500]
 
 

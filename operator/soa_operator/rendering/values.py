@@ -8,6 +8,7 @@ from typing import Any
 from soa_operator import labels
 from soa_operator.api.model import SOATenantSpec
 from soa_operator.api.presets import resolve_sizing
+from soa_operator.kube.client import parse_quantity
 from soa_operator.settings import OperatorSettings
 
 SECRET_NAMES = {
@@ -62,6 +63,7 @@ def build_values(
         "replicas": sizing.replicas,
         "resources": sizing.resources,
         "quotas": sizing.quotas,
+        "limitRange": limit_range(sizing.resources),
         "secrets": dict(SECRET_NAMES),
         "identity": {
             "oidc": {
@@ -81,6 +83,19 @@ def build_values(
             "ingressControllerNamespace": settings.ingress_controller_namespace,
             "observabilityNamespace": settings.observability_namespace,
             "oidcEgressCIDRs": list(settings.oidc_egress_cidrs),
+        },
+    }
+
+
+def limit_range(resources: dict[str, dict[str, dict[str, str]]]) -> dict[str, dict[str, str]]:
+    """A LimitRange whose max admits the largest container of the preset, and no more."""
+    limits = [r["limits"] for r in resources.values()]
+    return {
+        "default": {"cpu": "500m", "memory": "512Mi"},
+        "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+        "max": {
+            "cpu": max((lim["cpu"] for lim in limits), key=parse_quantity),
+            "memory": max((lim["memory"] for lim in limits), key=parse_quantity),
         },
     }
 
