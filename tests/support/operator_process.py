@@ -68,7 +68,8 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def assert_alive(self) -> None:
-        assert self.proc is not None and self.proc.poll() is None, "operator exited:\n" + self.log_text()[-4000:]
+        assert self.proc is not None
+        assert self.proc.poll() is None, "operator exited:\n" + self.log_text()[-4000:]
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = CONVERGE, interval: float = 0.05, what: str = "") -> T:
