@@ -48,7 +48,7 @@ def setup_tracing(service_name: str = "soa-operator") -> None:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; only the message and the fields passed as ``extra``."""
 
-    _skip = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+    _skip = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "settings", "k8s_skip"}
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -71,3 +71,5 @@ def setup_logging(fmt: str, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # kopf logs every successful wake-up handler at INFO: one line per child event, pure noise.
+    logging.getLogger("kopf.objects").setLevel(level if level < logging.INFO else logging.WARNING)
