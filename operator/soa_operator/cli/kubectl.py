@@ -34,14 +34,21 @@ def get_tenant(client: KubeClient, name: str) -> dict[str, Any]:
 
 
 def call(fn: Callable[[], T]) -> T:
+    """Run an API call, turning its failure into a CliError a person can act on."""
     try:
         return fn()
     except KubeError as exc:
-        if exc.status == 0:
-            raise CliError(f"cannot reach the Kubernetes API: {exc}") from None
-        if exc.status == 404:
-            raise CliError(f"the SOATenant API is not installed here (CRD {labels.CRD_NAME}): {exc}") from None
-        raise CliError(f"the Kubernetes API refused the request: {exc}") from None
+        raise describe(exc) from None
+
+
+def describe(exc: KubeError) -> CliError:
+    if exc.status == 0:
+        return CliError(f"cannot reach the Kubernetes API: {exc}")
+    if exc.status == 404 and "does not serve" in str(exc):
+        return CliError(f"the SOATenant API is not installed here (CRD {labels.CRD_NAME}): {exc}")
+    if exc.status in (401, 403):
+        return CliError(f"not allowed: {exc}")
+    return CliError(f"the Kubernetes API refused the request: {exc}")
 
 
 def ready_condition(tenant: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,18 @@ from rich.table import Table
 
 from soa_operator import labels
 from soa_operator.api.model import parse_spec
-from soa_operator.cli.kubectl import CliError, call, connect, get_tenant, ready_condition, wait_for_phase
+from soa_operator.cli.kubectl import (
+    CLI_FIELD_MANAGER,
+    CliError,
+    call,
+    connect,
+    describe,
+    get_tenant,
+    ready_condition,
+    wait_for_phase,
+)
 from soa_operator.cli.manifests import ManifestError, load_tenant, valid_name
+from soa_operator.kube.client import KubeError
 from soa_operator.reconcile.secrets import generated_secret_names
 from soa_operator.rendering.render import RenderError, render_tenant_manifests, to_yaml
 from soa_operator.rendering.values import Rollout, build_values
@@ -63,7 +73,15 @@ def render(
 
 
 @app.command()
-def apply(file: FileOpt, kubeconfig: KubeconfigOpt = None, wait: WaitOpt = True, timeout: TimeoutOpt = 600) -> None:
+def apply(
+    file: FileOpt,
+    kubeconfig: KubeconfigOpt = None,
+    wait: WaitOpt = True,
+    timeout: TimeoutOpt = 600,
+    force_conflicts: Annotated[
+        bool, typer.Option("--force-conflicts", help="Take over fields another manager (e.g. GitOps) owns.")
+    ] = False,
+) -> None:
     """Create or update a tenant from a manifest, then wait until it is Ready."""
     try:
         tenant = load_tenant(file)
@@ -71,7 +89,15 @@ def apply(file: FileOpt, kubeconfig: KubeconfigOpt = None, wait: WaitOpt = True,
         name = tenant["metadata"]["name"]
         body = {"apiVersion": labels.API_VERSION, "kind": labels.KIND, "metadata": {"name": name}}
         body["spec"] = tenant["spec"]
-        call(lambda: client.apply(body, field_manager="soa-cli"))
+        try:
+            client.apply(body, field_manager=CLI_FIELD_MANAGER, force=force_conflicts)
+        except KubeError as exc:
+            if exc.status != 409:
+                raise describe(exc) from None
+            raise CliError(
+                f"{name}: fields in this manifest are owned by another manager ({exc}); "
+                "change them there, or pass --force-conflicts to take them over"
+            ) from None
         console.print(f"SOATenant [bold]{name}[/] applied")
         if wait:
             spec = tenant["spec"]
