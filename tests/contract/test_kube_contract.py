@@ -504,6 +504,42 @@ def test_status_subresource_is_absent_for_kinds_without_it(http: Http, ns: str) 
     assert reply.status == 404
 
 
+# ---- immutable fields -------------------------------------------------------------------------------------
+
+
+def _statefulset(name: str, size: str) -> dict[str, Any]:
+    body = deployment(name)
+    body.update(kind="StatefulSet")
+    body["spec"]["serviceName"] = name
+    claim = {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+    }
+    body["spec"]["volumeClaimTemplates"] = [claim]
+    return body
+
+
+def test_statefulset_claim_templates_are_immutable(http: Http, ns: str) -> None:
+    apply(http, apps(ns, "statefulsets", "s"), _statefulset("s", "1Gi"))
+    reply = apply(http, apps(ns, "statefulsets", "s"), _statefulset("s", "2Gi"))
+    assert reply.status == 422
+    assert "Forbidden" in reply.body["message"]
+
+
+def test_persistent_volume_claims_grow_but_never_shrink(http: Http, ns: str) -> None:
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "c"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}},
+    }
+    http.ok("POST", core(ns, "persistentvolumeclaims"), claim)
+    grow = {"spec": {"resources": {"requests": {"storage": "3Gi"}}}}
+    assert http.call("PATCH", core(ns, "persistentvolumeclaims", "c"), grow, content_type=MERGE).status == 200
+    shrink = {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}
+    assert http.call("PATCH", core(ns, "persistentvolumeclaims", "c"), shrink, content_type=MERGE).status == 422
+
+
 # ---- server-side apply ------------------------------------------------------------------------------------
 
 

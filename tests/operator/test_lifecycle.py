@@ -115,3 +115,28 @@ def test_downgrade_is_refused_and_reported(cluster: Cluster, operator: OperatorP
     cluster.wait_phase("Degraded")
     assert cluster.condition("Ready")["reason"] == "DowngradeRefused"
     assert set(_image_tags(cluster).values()) == {"0.2.0"}
+
+
+def test_growing_storage_expands_volumes_and_keeps_the_store_running(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.kube.kubelet.auto = True
+    cluster.create_tenant()
+    cluster.wait_phase("Ready")
+    claims = {c["metadata"]["name"]: c for c in cluster.namespaced("v1", "PersistentVolumeClaim")}
+    minio_claims = [n for n in claims if n.endswith("-soa-minio-0")]
+    assert minio_claims
+    uid = (cluster.kube.get("v1", "persistentvolumeclaims", minio_claims[0], "soa-moitt") or {})["metadata"]["uid"]
+
+    cluster.patch_spec(components={"storage": {"capacity": "80Gi"}})
+
+    def expanded() -> bool:
+        claim = cluster.kube.get("v1", "persistentvolumeclaims", minio_claims[0], "soa-moitt") or {}
+        return claim.get("spec", {}).get("resources", {}).get("requests", {}).get("storage") == "80Gi"
+
+    wait_until(expanded, what="minio volume expanded to 80Gi")
+    cluster.wait_phase("Ready")
+    claim = cluster.kube.get("v1", "persistentvolumeclaims", minio_claims[0], "soa-moitt") or {}
+    assert claim["metadata"]["uid"] == uid, "the same volume, grown — not a new one"
+    sts = cluster.kube.get("apps/v1", "statefulsets", "soa-minio", "soa-moitt") or {}
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "80Gi"

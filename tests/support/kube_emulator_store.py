@@ -85,6 +85,29 @@ def conflict(rtype: ResourceType, name: str, why: str) -> ApiError:
     )
 
 
+# Fields a real API server refuses to change after creation (the ones the operator could touch).
+IMMUTABLE_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "StatefulSet": (("spec", "selector"), ("spec", "serviceName"), ("spec", "volumeClaimTemplates")),
+    "Deployment": (("spec", "selector"),),
+    "Job": (("spec", "selector"), ("spec", "template")),
+    "Service": (("spec", "clusterIP"),),
+}
+
+
+def _dig(obj: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None  # type: ignore[assignment]
+    return obj
+
+
+def _shrinks(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    from kubernetes.utils import parse_quantity
+
+    path = ("spec", "resources", "requests", "storage")
+    before, after = _dig(old, path), _dig(new, path)
+    return bool(before and after and parse_quantity(after) < parse_quantity(before))
+
+
 def invalid(rtype: ResourceType, name: str, why: str) -> ApiError:
     return ApiError(422, "Invalid", f'{rtype.kind} "{name}" is invalid: {why}', _details(rtype, name))
 
@@ -406,6 +429,14 @@ class ObjectStore:
         for key, value in labels.items():
             if reason := label_error(key, value):
                 raise invalid(rtype, name, f"metadata.labels: Invalid value: {reason}")
+        if old is not None:
+            for path in IMMUTABLE_FIELDS.get(rtype.kind, ()):
+                if _dig(new, path) != _dig(old, path):
+                    raise invalid(rtype, name, f"{'.'.join(path)}: Forbidden: field is immutable")
+            if rtype.kind == "PersistentVolumeClaim" and _shrinks(new, old):
+                raise invalid(
+                    rtype, name, "spec.resources.requests.storage: Forbidden: field can not be less than previous value"
+                )
         if old and old["metadata"].get("deletionTimestamp"):
             added = set(new["metadata"].get("finalizers") or []) - set(old["metadata"].get("finalizers") or [])
             if added:
