@@ -205,3 +205,19 @@ def test_operator_schema_rejects_a_misspelled_key(operator_chart: helm_python.Ch
 def test_operator_schema_rejects_an_unknown_log_format(operator_chart: helm_python.Chart) -> None:
     with pytest.raises(helm_python.HelmValuesError, match="at '/logFormat'"):
         operator_chart.validate_schema({"logFormat": "xml"})
+
+
+def test_operator_env_maps_onto_operator_settings(
+    operator_default: list[Manifest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from soa_operator.settings import OperatorSettings
+
+    container = find(operator_default, "Deployment", "soa-operator")["spec"]["template"]["spec"]["containers"][0]
+    env = {k: v for k, v in env_of(container).items() if k.startswith("SOA_OPERATOR_")}
+    fields = {f"SOA_OPERATOR_{name.upper()}" for name in OperatorSettings.model_fields}
+    assert set(env) <= fields, set(env) - fields
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    parsed = OperatorSettings()  # every value the chart sets parses, e.g. the CIDR list as JSON
+    assert parsed.oidc_egress_cidrs == ["0.0.0.0/0"]
+    assert str(parsed.charts_dir) == "/charts"
