@@ -11,6 +11,7 @@ setup:
 lint: setup
 	$(VENV)/bin/ruff check operator platform tests bench
 	$(VENV)/bin/ruff format --check operator platform tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy --strict -p soa_operator -p soa_platform
