@@ -17,6 +17,7 @@ from tests.charts.charts import (
     OPERATOR_CHART,
     OPERATOR_NAMESPACE,
     OPERATOR_RELEASE,
+    REPO_ROOT,
     TENANT_CHART,
     TENANT_RELEASE,
     RenderTenant,
@@ -80,3 +81,18 @@ def tenant_all_features(render_tenant: RenderTenant) -> list[Manifest]:
 @pytest.fixture(scope="session")
 def operator_default(operator_chart: helm_python.Chart) -> list[Manifest]:
     return manifests_from(operator_chart.render({}, name=OPERATOR_RELEASE, namespace=OPERATOR_NAMESPACE))
+
+
+@pytest.fixture(scope="session")
+def example_cli_render() -> list[Manifest]:
+    """What `soa tenant render -f docs/examples/moitt.yaml --uid …` prints: the operator's own output."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from soa_operator.cli.main import app
+
+    example = REPO_ROOT / "docs" / "examples" / "moitt.yaml"
+    uid = "6f1c1d7e-2b3a-4c5d-8e9f-0a1b2c3d4e5f"
+    result = CliRunner().invoke(app, ["tenant", "render", "-f", str(example), "--uid", uid])
+    assert result.exit_code == 0, result.output
+    return [doc for doc in yaml.safe_load_all(result.output) if doc]

@@ -32,6 +32,7 @@ def checkov_report(
     tenant_default: list[Manifest],
     tenant_all_features: list[Manifest],
     operator_default: list[Manifest],
+    example_cli_render: list[Manifest],
 ) -> dict[str, Any]:
     if not CHECKOV.exists():
         if os.environ.get("SOA_WITH_CHECKOV") == "0":
@@ -42,6 +43,7 @@ def checkov_report(
         ("tenant-default", tenant_default),
         ("tenant-all-features", tenant_all_features),
         ("operator", operator_default),
+        ("soa-tenant-render-moitt", example_cli_render),
     ):
         (out / f"{name}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
     result = subprocess.run(
@@ -70,10 +72,11 @@ def test_checkov_honours_every_in_place_skip(
     tenant_default: list[Manifest],
     tenant_all_features: list[Manifest],
     operator_default: list[Manifest],
+    example_cli_render: list[Manifest],
 ) -> None:
     annotated = sum(
         1
-        for obj in tenant_default + tenant_all_features + operator_default
+        for obj in tenant_default + tenant_all_features + operator_default + example_cli_render
         for key in (obj["metadata"].get("annotations") or {})
         if SKIP_ANNOTATION.match(key)
     )

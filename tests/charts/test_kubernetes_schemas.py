@@ -34,7 +34,9 @@ def schema_errors(objects: list[Manifest], version: str) -> list[str]:
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("rendered", ["tenant_default", "tenant_all_features", "operator_default"])
+@pytest.mark.parametrize(
+    "rendered", ["tenant_default", "tenant_all_features", "operator_default", "example_cli_render"]
+)
 def test_rendered_manifests_are_valid_kubernetes_objects(
     request: pytest.FixtureRequest, rendered: str, version: str
 ) -> None:
