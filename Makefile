@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+PY_PATHS := operator platform tests $(wildcard bench)
 
 .PHONY: test setup lint typecheck unit bench-operator clean
 
@@ -9,8 +10,8 @@ setup:
 	./scripts/bootstrap.sh
 
 lint: setup
-	$(VENV)/bin/ruff check operator platform tests bench
-	$(VENV)/bin/ruff format --check operator platform tests bench
+	$(VENV)/bin/ruff check $(PY_PATHS)
+	$(VENV)/bin/ruff format --check $(PY_PATHS)
 	$(VENV)/bin/lint-imports
 
 typecheck: setup
