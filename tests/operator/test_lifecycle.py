@@ -60,9 +60,9 @@ def test_tenant_created_suspended_runs_no_migration_until_resumed(cluster: Clust
 def test_first_provisioning_starts_workloads_only_after_migration(cluster: Cluster, operator: OperatorProcess) -> None:
     cluster.create_tenant()
     wait_until(lambda: cluster.kube.get("batch/v1", "jobs", "soa-migrate-0-1-0", "soa-moitt"), what="migration job")
+    cluster.wait_phase("Provisioning")
     cluster.kube.kubelet.mark_ready()
     assert cluster.kube.get("apps/v1", "deployments", "soa-api", "soa-moitt") is None
-    assert cluster.status()["phase"] == "Provisioning"
     cluster.kube.kubelet.finish_jobs(succeed=True)
     wait_until(lambda: cluster.kube.get("apps/v1", "deployments", "soa-api", "soa-moitt"), what="api after migration")
     cluster.kube.kubelet.auto = True
