@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from soa_operator import labels
 from tests.operator.conftest import Cluster
 from tests.support.operator_process import OperatorProcess, wait_until
@@ -79,3 +81,17 @@ def test_delete_policy_removes_the_namespace_and_everything_in_it(cluster: Clust
     wait_until(lambda: cluster.kube.get("v1", "namespaces", "soa-moitt") is None, what="namespace deleted")
     assert cluster.namespaced("v1", "Secret") == []
     assert cluster.namespaced("v1", "PersistentVolumeClaim") == []
+
+
+def test_held_deletion_of_a_never_provisioned_tenant_is_reported_once(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.create_tenant(deletionProtection=True)  # no kubelet: it never gets past Provisioning
+    cluster.wait_phase("Provisioning")
+    cluster.delete_tenant()
+    wait_until(lambda: cluster.condition("Ready").get("reason") == "DeletionProtected", what="refusal reported")
+    cluster.kube.reset_counts()
+    time.sleep(2.0)  # several re-checks at the test's recheck interval
+    status_writes = [w for w in cluster.operator_writes() if w[1].endswith("/status")]
+    assert status_writes == []
+    assert cluster.condition("Isolated").get("status") == "True", "other conditions are kept"

@@ -140,3 +140,22 @@ def test_growing_storage_expands_volumes_and_keeps_the_store_running(
     assert claim["metadata"]["uid"] == uid, "the same volume, grown — not a new one"
     sts = cluster.kube.get("apps/v1", "statefulsets", "soa-minio", "soa-moitt") or {}
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "80Gi"
+
+
+def test_storage_reenabled_with_more_capacity_grows_the_kept_volume(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.kube.kubelet.auto = True
+    cluster.create_tenant()
+    cluster.wait_phase("Ready")
+    claim = next(c for c in cluster.namespaced("v1", "PersistentVolumeClaim") if "soa-minio" in c["metadata"]["name"])
+    cluster.patch_spec(components={"storage": {"enabled": False}})
+    wait_until(lambda: cluster.kube.get("apps/v1", "statefulsets", "soa-minio", "soa-moitt") is None, what="minio gone")
+    cluster.patch_spec(components={"storage": {"enabled": True, "capacity": "100Gi"}})
+    cluster.wait_phase("Ready")
+
+    def grown() -> bool:
+        live = cluster.kube.get("v1", "persistentvolumeclaims", claim["metadata"]["name"], "soa-moitt") or {}
+        return live.get("spec", {}).get("resources", {}).get("requests", {}).get("storage") == "100Gi"
+
+    wait_until(grown, what="kept volume grown to 100Gi")

@@ -156,3 +156,28 @@ def test_hand_edited_network_policy_is_reverted(cluster: Cluster, operator: Oper
         return live is not None and live["spec"] == original
 
     wait_until(restored, what="default-deny restored to Ingress+Egress")
+
+
+def test_extra_rule_added_to_default_deny_is_removed(cluster: Cluster, operator: OperatorProcess) -> None:
+    cluster.kube.kubelet.auto = True
+    cluster.create_tenant()
+    cluster.wait_phase("Ready")
+    args = ("networking.k8s.io/v1", "networkpolicies", "soa-default-deny")
+    cluster.kube.patch(*args, {"spec": {"ingress": [{}]}}, "soa-moitt")  # "allow everything in"
+    wait_until(lambda: not (cluster.kube.get(*args, "soa-moitt") or {})["spec"].get("ingress"), what="rule removed")
+
+
+def test_env_added_by_another_tool_does_not_cause_endless_reapplies(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    cluster.kube.kubelet.auto = True
+    cluster.create_tenant()
+    cluster.wait_phase("Ready")
+    api = cluster.kube.get("apps/v1", "deployments", "soa-api", "soa-moitt") or {}
+    containers = api["spec"]["template"]["spec"]["containers"]
+    containers[0]["env"] = [*containers[0].get("env", []), {"name": "DEBUG", "value": "1"}]
+    cluster.kube.patch("apps/v1", "deployments", "soa-api", {"spec": api["spec"]}, "soa-moitt", patch_type="merge")
+    time.sleep(RESYNC_SECONDS * 2)
+    cluster.kube.reset_counts()
+    time.sleep(RESYNC_SECONDS * 3)
+    assert cluster.operator_writes() == []

@@ -43,6 +43,7 @@ class OperatorProcess:
             "SOA_OPERATOR_LOG_FORMAT": "json",
             "SOA_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
             "SOA_OPERATOR_RETRY_SECONDS": str(RETRY_SECONDS),
+            "SOA_OPERATOR_DELETION_RECHECK_SECONDS": str(RETRY_SECONDS),
             **self.extra_env,
         }
         log = self.log_path.open("ab")

@@ -10,7 +10,13 @@ import kopf
 from soa_operator import labels
 from soa_operator.api.model import Phase
 from soa_operator.reconcile.deletion import DeletionRefused, finalize_tenant
-from soa_operator.reconcile.status import Assessment, ConditionState, build_status
+from soa_operator.reconcile.status import (
+    Assessment,
+    ConditionState,
+    build_status,
+    carried_conditions,
+    status_changed,
+)
 from soa_operator.runtime import Runtime
 
 log = logging.getLogger("soa_operator.deletion")
@@ -46,10 +52,14 @@ def tenant_deleted(name: str, uid: str, body: kopf.Body, memo: kopf.Memo, **_: A
 
 
 def _report(runtime: Runtime, name: str, current: dict[str, Any], generation: Any, ready: ConditionState) -> None:
-    assessment = Assessment(phase=Phase.Deleting, conditions={"Ready": ready})
-    for key in ("namespace", "url", "version"):
-        setattr(assessment, key, current.get(key))
-    assessment.components = current.get("components") or {}
+    assessment = Assessment(
+        phase=Phase.Deleting,
+        conditions={**carried_conditions(current), "Ready": ready},
+        components=current.get("components") or {},
+        namespace=current.get("namespace"),
+        url=current.get("url"),
+        version=current.get("version"),
+    )
     new = build_status(assessment, current, generation)
-    if {k: v for k, v in current.items() if k != "kopf"} != new:
+    if status_changed(new, current):
         runtime.client.merge_patch(labels.API_VERSION, labels.KIND, name, {"status": new}, subresource="status")

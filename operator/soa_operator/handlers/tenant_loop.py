@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from soa_operator import labels, telemetry
+from soa_operator.reconcile.tenant import Outcome
 from soa_operator.runtime import Runtime
 
 log = logging.getLogger("soa_operator.loop")
@@ -31,7 +32,12 @@ async def tenant_loop(name: str, body: kopf.Body, stopped: kopf.DaemonStopped, m
     while not stopped:
         wakeup.clear()
         started = time.monotonic()
-        outcome = await loop.run_in_executor(runtime.executor, runtime.reconciler.reconcile, _snapshot(body))
+        try:
+            outcome = await loop.run_in_executor(runtime.executor, runtime.reconciler.reconcile, _snapshot(body))
+        except Exception:
+            # A bug must not stop this tenant's loop (kopf would restart it only after a minute).
+            log.exception("reconcile of %s failed unexpectedly", name, extra={"tenant": name})
+            outcome = Outcome(phase=None, retry_after=runtime.settings.retry_seconds)
         telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
         if outcome.phase is not None:  # None: the API failed us, the phase is unknown
             runtime.record_phase(name, outcome.phase.value)

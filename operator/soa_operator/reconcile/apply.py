@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from soa_operator import labels
-from soa_operator.kube.client import KubeClient, KubeError
-from soa_operator.reconcile.drift import drifted
+from soa_operator.kube.client import KubeClient, KubeError, parse_quantity
+from soa_operator.reconcile.drift import drifted, exact_patch, has_foreign_fields
 from soa_operator.reconcile.kinds import CHART_KINDS, CREATE_ONLY, NAMESPACE, PVC, STATEFULSET, Kind, kind_of
 from soa_operator.reconcile.observe import Observed
 
@@ -57,8 +58,13 @@ def apply_desired(client: KubeClient, desired: Iterable[dict[str, Any]], observe
         if not needs_apply(kind, obj, live):
             continue
         try:
-            if kind == STATEFULSET and live is not None and _claims_changed(obj, live):
-                _replace_statefulset(client, obj, live)
+            if live is not None and has_foreign_fields(obj, live):
+                patch = {"spec": exact_patch(obj.get("spec"), live.get("spec"))}
+                client.merge_patch(kind.api_version, kind.kind, name, patch, obj["metadata"].get("namespace"))
+            if kind == STATEFULSET and (live is None or _claims_changed(obj, live)):
+                _grow_claims(client, obj)  # volumes kept from before (Retain, disabled component)
+                if live is not None:
+                    _recreate_orphaning_pods(client, obj)
             applied = client.apply(obj)
         except KubeError as exc:
             if exc.retryable:
@@ -73,10 +79,10 @@ def apply_desired(client: KubeClient, desired: Iterable[dict[str, Any]], observe
     return result
 
 
-def _claims(sts: dict[str, Any]) -> dict[str, str]:
+def _claims(sts: dict[str, Any]) -> dict[str, Decimal]:
     templates = (sts.get("spec") or {}).get("volumeClaimTemplates") or []
     return {
-        t["metadata"]["name"]: str(t["spec"]["resources"]["requests"]["storage"])
+        t["metadata"]["name"]: parse_quantity(str(t["spec"]["resources"]["requests"]["storage"]))
         for t in templates
         if t.get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
     }
@@ -86,22 +92,37 @@ def _claims_changed(desired: dict[str, Any], live: dict[str, Any]) -> bool:
     return _claims(desired) != _claims(live)
 
 
-def _replace_statefulset(client: KubeClient, desired: dict[str, Any], live: dict[str, Any]) -> None:
-    """Grow a StatefulSet's volumes: its claim templates are immutable, its PVCs are not.
+def _grow_claims(client: KubeClient, sts: dict[str, Any]) -> None:
+    """Expand existing PVCs of a StatefulSet's claim templates that are smaller than desired.
 
-    Expand each existing PVC, then delete the StatefulSet orphaning its pods (they keep serving)
-    so the apply that follows recreates it with the new templates and adopts those pods.
+    A StatefulSet's claim templates are immutable and its controller never resizes claims it
+    already made, so growing storage means growing the PVCs themselves.
     """
-    namespace = desired["metadata"]["namespace"]
-    sts_name = desired["metadata"]["name"]
-    for template, size in _claims(desired).items():
-        prefix = f"{template}-{sts_name}-"
-        for pvc in client.list(PVC.api_version, PVC.kind, namespace=namespace):
-            if pvc["metadata"]["name"].startswith(prefix):
-                patch = {"spec": {"resources": {"requests": {"storage": size}}}}
-                client.merge_patch(PVC.api_version, PVC.kind, pvc["metadata"]["name"], patch, namespace)
-    client.delete(STATEFULSET.api_version, STATEFULSET.kind, sts_name, namespace, propagation="Orphan")
-    del live  # the old object is gone; the caller applies the desired one
+    namespace, sts_name = sts["metadata"]["namespace"], sts["metadata"]["name"]
+    wanted = _claims(sts)
+    if not wanted:
+        return
+    for pvc in client.list(PVC.api_version, PVC.kind, namespace=namespace):
+        for template, size in wanted.items():
+            name = pvc["metadata"]["name"]
+            current = (pvc.get("spec") or {}).get("resources", {}).get("requests", {}).get("storage")
+            if name.startswith(f"{template}-{sts_name}-") and current and parse_quantity(str(current)) < size:
+                patch = {"spec": {"resources": {"requests": {"storage": _storage_of(sts, template)}}}}
+                client.merge_patch(PVC.api_version, PVC.kind, name, patch, namespace)
+
+
+def _storage_of(sts: dict[str, Any], template: str) -> str:
+    for t in sts["spec"]["volumeClaimTemplates"]:
+        if t["metadata"]["name"] == template:
+            return str(t["spec"]["resources"]["requests"]["storage"])
+    raise KeyError(template)
+
+
+def _recreate_orphaning_pods(client: KubeClient, sts: dict[str, Any]) -> None:
+    """Delete the StatefulSet but not its pods (they keep serving); the apply that follows
+    recreates it with the new claim templates and adopts those pods."""
+    meta = sts["metadata"]
+    client.delete(STATEFULSET.api_version, STATEFULSET.kind, meta["name"], meta["namespace"], propagation="Orphan")
 
 
 def prune_undesired(
