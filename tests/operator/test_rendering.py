@@ -70,3 +70,19 @@ def test_hash_is_stable_and_changes_with_content() -> None:
     config = next(o for o in _render({"tracing": {"sampleRatio": 0.5}}) if o["kind"] == "ConfigMap")
     before = next(o for o in first if o["kind"] == "ConfigMap")
     assert desired_hash(config) != desired_hash(before)
+
+
+def test_render_cache_reuses_an_unchanged_render_and_renders_again_on_change() -> None:
+    from soa_operator.rendering.render import RenderCache
+
+    cache = RenderCache(SETTINGS.tenant_chart)
+    spec = SOATenantSpec.model_validate({"displayName": "X"})
+    values = build_values("moitt", spec, Rollout("0.1.0", "0.1.0"), SETTINGS, uid=UID)
+    first = cache.render(values, "moitt", UID)
+    again = cache.render(values, "moitt", UID)
+    assert again == first
+    assert again is not first, "callers get their own copy to mutate"
+    changed = build_values("moitt", spec, Rollout("", "0.1.0"), SETTINGS, uid=UID)
+    assert len(cache.render(changed, "moitt", UID)) < len(first)
+    cache.forget("moitt")
+    assert len(cache) == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from typing import Any
 
@@ -60,7 +61,8 @@ async def tenant_loop(name: str, body: kopf.Body, stopped: kopf.DaemonStopped, m
             delay = min(outcome.retry_after * 2 ** min(failures - 1, 4), runtime.settings.resync_seconds)
         else:
             failures = 0
-            delay = runtime.settings.resync_seconds
+            # ±10% jitter spreads a thousand tenants' resyncs instead of bunching them.
+            delay = runtime.settings.resync_seconds * random.uniform(0.9, 1.1)  # noqa: S311
         await _sleep_until_woken(wakeup, stopped, delay)
 
 

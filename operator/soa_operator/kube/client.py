@@ -6,6 +6,7 @@ client's exceptions into a few meaningful ones, and counts writes by verb for th
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -52,8 +53,10 @@ def load_api_client(kubeconfig: str | None = None) -> k8s_client.ApiClient:
     return k8s_client.ApiClient(configuration)
 
 
-def _to_dict(instance: Any) -> dict[str, Any]:
-    result: dict[str, Any] = instance.to_dict()
+def _to_dict(response: Any) -> dict[str, Any]:
+    """Decode a raw response: the DynamicClient's ResourceInstance wrapping costs as much as the
+    request itself on large lists, and we only ever want plain dicts."""
+    result: dict[str, Any] = json.loads(response.data)
     return result
 
 
@@ -99,7 +102,7 @@ class KubeClient:
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         res = self._resource(api_version, kind)
         try:
-            return _to_dict(self._call(lambda: res.get(name=name, namespace=namespace)))
+            return _to_dict(self._call(lambda: res.get(name=name, namespace=namespace, serialize=False)))
         except NotFoundError:
             return None
 
@@ -108,7 +111,7 @@ class KubeClient:
     ) -> list[dict[str, Any]]:
         res = self._resource(api_version, kind)
         try:
-            listing = self._call(lambda: res.get(namespace=namespace, label_selector=label_selector))
+            listing = self._call(lambda: res.get(namespace=namespace, label_selector=label_selector, serialize=False))
         except NotFoundError:
             return []
         items: list[dict[str, Any]] = []
@@ -132,6 +135,7 @@ class KubeClient:
                     namespace=meta.get("namespace"),
                     field_manager=field_manager,
                     force_conflicts=force,
+                    serialize=False,
                 ),
                 verb="apply",
             )
@@ -142,7 +146,8 @@ class KubeClient:
         res = self._resource(obj["apiVersion"], obj["kind"])
         try:
             created = self._call(
-                lambda: res.create(body=dict(obj), namespace=obj["metadata"].get("namespace")), verb="create"
+                lambda: res.create(body=dict(obj), namespace=obj["metadata"].get("namespace"), serialize=False),
+                verb="create",
             )
         except KubeError as exc:
             if exc.status == 409:
@@ -170,6 +175,7 @@ class KubeClient:
                     name=name,
                     namespace=namespace,
                     content_type="application/merge-patch+json",
+                    serialize=False,
                 ),
                 verb="patch",
             )
@@ -184,7 +190,7 @@ class KubeClient:
         res = self._resource(api_version, kind)
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
         try:
-            self._call(lambda: res.delete(name=name, namespace=namespace, body=body), verb="delete")
+            self._call(lambda: res.delete(name=name, namespace=namespace, body=body, serialize=False), verb="delete")
         except NotFoundError:
             return False
         return True

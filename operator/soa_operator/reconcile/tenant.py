@@ -33,7 +33,7 @@ from soa_operator.reconcile.status import (
     component_counts,
     status_changed,
 )
-from soa_operator.rendering.render import RenderError, render_tenant_manifests
+from soa_operator.rendering.render import RenderCache, RenderError
 from soa_operator.rendering.values import build_values, tenant_domain
 from soa_operator.settings import OperatorSettings
 
@@ -103,6 +103,7 @@ class TenantReconciler:
     def __init__(self, client: KubeClient, settings: OperatorSettings) -> None:
         self.client = client
         self.settings = settings
+        self.renders = RenderCache(settings.tenant_chart)
 
     def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         meta = body.get("metadata") or {}
@@ -134,7 +135,7 @@ class TenantReconciler:
         plan = plan_rollout(spec, current.get("version"), observed)
         values = build_values(name, spec, plan.rollout, self.settings, uid=uid or "")
         try:
-            desired = render_tenant_manifests(self.settings.tenant_chart, values, name, uid)
+            desired = self.renders.render(values, name, uid)
         except RenderError as exc:
             return self._report_problem(name, current, generation, "RenderFailed", str(exc))
 
