@@ -40,6 +40,7 @@ class Runtime:
     def forget(self, tenant: str) -> None:
         self.wakeups.pop(tenant, None)
         self.reconciler.renders.forget(tenant)
+        self.reconciler.statuses.forget(tenant)
         self.phases.pop(tenant, None)
         self._publish_phases()
 

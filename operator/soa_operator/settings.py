@@ -25,6 +25,9 @@ class OperatorSettings(BaseSettings):
     oidc_egress_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
     resync_seconds: float = Field(60.0, gt=0, description="Level-based resync of every tenant.")
     retry_seconds: float = Field(5.0, gt=0, description="Delay before retrying a failed reconcile.")
+    status_coalesce_seconds: float = Field(
+        5.0, ge=0, description="Progress-only status changes (counts, messages) are written at most this often."
+    )
     deletion_recheck_seconds: float = Field(10.0, gt=0, description="How often a held deletion is re-checked.")
     watch_server_timeout: int = Field(300, gt=0)
     watch_client_timeout: int = Field(330, gt=0)

@@ -63,6 +63,8 @@ async def tenant_loop(name: str, body: kopf.Body, stopped: kopf.DaemonStopped, m
             failures = 0
             # ±10% jitter spreads a thousand tenants' resyncs instead of bunching them.
             delay = runtime.settings.resync_seconds * random.uniform(0.9, 1.1)  # noqa: S311
+            if outcome.requeue_after is not None:
+                delay = min(delay, outcome.requeue_after)
         await _sleep_until_woken(wakeup, stopped, delay)
 
 

@@ -16,13 +16,15 @@ _OWNED: Mapping[str, Any] = {
 }
 
 
+# Async on purpose: kopf runs sync handlers in worker threads, and asyncio.Event.set() is not
+# thread-safe; an async handler also skips an executor hop on every watch event.
 @kopf.on.event(labels.GROUP, labels.VERSION, labels.PLURAL)
-def tenant_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
+async def tenant_changed(name: str, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     runtime.poke(name)
 
 
-def _child_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+async def _child_changed(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     tenant = meta.labels.get(labels.TENANT_LABEL)
     if tenant:

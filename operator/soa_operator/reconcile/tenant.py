@@ -31,8 +31,8 @@ from soa_operator.reconcile.status import (
     build_status,
     carried_conditions,
     component_counts,
-    status_changed,
 )
+from soa_operator.reconcile.status_writer import StatusWrite, StatusWriter
 from soa_operator.rendering.render import RenderCache, RenderError
 from soa_operator.rendering.values import build_values, tenant_domain
 from soa_operator.settings import OperatorSettings
@@ -55,7 +55,8 @@ class Outcome:
     created_secrets: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
     status_written: bool = False
-    retry_after: float | None = None
+    retry_after: float | None = None  # a failure: retry with backoff
+    requeue_after: float | None = None  # not a failure: come back then (e.g. a coalesced status)
 
 
 class SpecProblem(Exception):
@@ -104,6 +105,7 @@ class TenantReconciler:
         self.client = client
         self.settings = settings
         self.renders = RenderCache(settings.tenant_chart)
+        self.statuses = StatusWriter(client, settings.status_coalesce_seconds)
 
     def reconcile(self, body: Mapping[str, Any]) -> Outcome:
         meta = body.get("metadata") or {}
@@ -153,7 +155,8 @@ class TenantReconciler:
         url = f"https://{tenant_domain(name, spec, self.settings)}"
         assessment = self._assess(spec, plan, observed, result, desired, url, current.get("phase"))
         outcome.phase = assessment.phase
-        outcome.status_written = self._write_status(name, assessment, current, generation)
+        status = self._write_status(name, assessment, current, generation)
+        outcome.status_written, outcome.requeue_after = status.written, status.requeue_after
         if result.rejected:
             # Rejections need a spec or chart change; retry at the resync pace, not in a hot loop.
             outcome.retry_after = self.settings.resync_seconds
@@ -268,15 +271,13 @@ class TenantReconciler:
             namespace=current.get("namespace") or labels.tenant_namespace(name),
             url=current.get("url"),
         )
-        written = self._write_status(name, assessment, current, generation)
-        return Outcome(phase=Phase.Failed, status_written=written)
+        status = self._write_status(name, assessment, current, generation)
+        return Outcome(phase=Phase.Failed, status_written=status.written, requeue_after=status.requeue_after)
 
-    def _write_status(self, name: str, assessment: Assessment, current: dict[str, Any], generation: int | None) -> bool:
-        new = build_status(assessment, current, generation)
-        if not status_changed(new, current):
-            return False
-        self.client.merge_patch(labels.API_VERSION, labels.KIND, name, {"status": new}, subresource="status")
-        return True
+    def _write_status(
+        self, name: str, assessment: Assessment, current: dict[str, Any], generation: int | None
+    ) -> StatusWrite:
+        return self.statuses.write(name, build_status(assessment, current, generation), current)
 
 
 _GUARDS = {"NetworkPolicy", "ResourceQuota", "LimitRange"}
