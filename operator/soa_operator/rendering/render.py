@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 import zlib
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +107,33 @@ def render_chart(chart_dir: Path, values: dict[str, Any], namespace: str) -> lis
     for template in sorted(manifests):
         if not template.endswith((".yaml", ".yml")):
             continue
-        for doc in yaml.load_all(manifests[template], Loader=_YAML_LOADER):
+        for doc in _parse_documents(manifests[template]):
             if isinstance(doc, dict) and doc.get("kind") and not _is_hook(doc):
                 objects.append(doc)
     return objects
+
+
+def _parse_documents(text: str) -> list[Any]:
+    """YAML documents of one rendered template; parsing costs more than Helm's render, and a
+    tenant's successive renders mostly repeat the same template text, so results are reused."""
+    key = hashlib.sha1(text.encode(), usedforsecurity=False).digest()
+    with _parsed_lock:
+        blob = _parsed.get(key)
+        if blob is not None:
+            _parsed.move_to_end(key)
+    if blob is None:
+        blob = json.dumps(list(yaml.load_all(text, Loader=_YAML_LOADER))).encode()
+        with _parsed_lock:
+            _parsed[key] = blob
+            while len(_parsed) > _PARSED_LIMIT:
+                _parsed.popitem(last=False)
+    documents: list[Any] = json.loads(blob)
+    return documents
+
+
+_PARSED_LIMIT = 512
+_parsed: OrderedDict[bytes, bytes] = OrderedDict()
+_parsed_lock = threading.Lock()
 
 
 def _render_message(exc: Exception) -> str:
