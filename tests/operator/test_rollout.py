@@ -70,3 +70,9 @@ def test_upgrade_waits_while_suspended() -> None:
     plan = plan_rollout(_spec("0.2.0", suspended=True), "0.1.0", Observed("soa-x", None))
     assert plan.rollout.migration_version == "0.1.0"
     assert plan.condition.reason == "UpgradeDeferred"
+
+
+def test_migrated_condition_reads_the_same_just_after_and_long_after() -> None:
+    just_now = plan_rollout(_spec("0.2.0"), "0.1.0", _with_job("0.2.0", "Complete")).condition
+    later = plan_rollout(_spec("0.2.0"), "0.2.0", Observed("soa-x", None)).condition
+    assert just_now == later

@@ -73,3 +73,12 @@ def test_forgotten_tenant_compares_with_the_body_again() -> None:
     writer.forget("t")
     assert writer.write("t", _status(phase="Ready"), _status()).written
     assert len(client.patches) == 2
+
+
+def test_latest_prefers_our_recent_write_over_a_lagging_body() -> None:
+    writer, _, clock = _writer()
+    ours = _status(phase="Ready")
+    writer.write("t", ours, _status())
+    assert writer.latest("t", _status()) == ours
+    clock.now += 60
+    assert writer.latest("t", _status()) == _status(), "after the trust window the object wins"

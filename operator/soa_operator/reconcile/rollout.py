@@ -28,6 +28,14 @@ def _semver_key(version: str) -> tuple[int, int, int, int, str]:
     return major, minor, patch, 0 if pre else 1, pre
 
 
+def _migrated(version: str) -> ConditionState:
+    # One message whether the migration finished just now or long ago: a message that changed
+    # between the two would cost a status write after the tenant is already Ready.
+    return ConditionState(
+        "True", "MigrationSucceeded", f"migration job {migration_job_name(version)} succeeded; running {version}"
+    )
+
+
 @dataclass(frozen=True)
 class RolloutPlan:
     rollout: Rollout
@@ -58,7 +66,7 @@ def plan_rollout(spec: SOATenantSpec, migrated: str | None, observed: Observed) 
             migrated_version=target,
             migration_state="succeeded",
             upgrading=False,
-            condition=ConditionState("True", "MigrationSucceeded", f"running {target}"),
+            condition=_migrated(target),
         )
     if spec.suspended:
         # Stores are scaled to zero: a migration now could only fail. Run it once resumed.
@@ -77,7 +85,7 @@ def plan_rollout(spec: SOATenantSpec, migrated: str | None, observed: Observed) 
             migrated_version=target,
             migration_state=state,
             upgrading=False,
-            condition=ConditionState("True", "MigrationSucceeded", f"migration job {job} succeeded; running {target}"),
+            condition=_migrated(target),
         )
     running_on = migrated or ""
     if state == "failed":

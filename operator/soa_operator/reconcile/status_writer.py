@@ -70,6 +70,17 @@ class StatusWriter:
             self._last[name] = (now, new)
         return StatusWrite(written=True)
 
+    def latest(self, name: str, current: dict[str, Any]) -> dict[str, Any]:
+        """The freshest status we know of: our own recent write, or else the object's.
+
+        Building the next status on it keeps condition transition times stable while the
+        object kopf hands us still lags our last write."""
+        with self._lock:
+            last = self._last.get(name)
+        if last is not None and self._clock() - last[0] <= _OWN_WRITE_TRUST_SECONDS:
+            return last[1]
+        return current
+
     def forget(self, name: str) -> None:
         with self._lock:
             self._last.pop(name, None)

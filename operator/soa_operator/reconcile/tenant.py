@@ -277,7 +277,8 @@ class TenantReconciler:
     def _write_status(
         self, name: str, assessment: Assessment, current: dict[str, Any], generation: int | None
     ) -> StatusWrite:
-        return self.statuses.write(name, build_status(assessment, current, generation), current)
+        baseline = self.statuses.latest(name, current)
+        return self.statuses.write(name, build_status(assessment, baseline, generation), current)
 
 
 _GUARDS = {"NetworkPolicy", "ResourceQuota", "LimitRange"}
