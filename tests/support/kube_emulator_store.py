@@ -174,6 +174,11 @@ class ObjectStore:
         self.lock = threading.RLock()
         self.registry = registry
         self._objects: dict[ObjKey, Stored] = {}
+        # (group, plural) -> namespace -> keys: a LIST reads its kind and namespace only, so a
+        # thousand tenants' objects do not make every list scan every object (quadratic).
+        self._index: dict[tuple[str, str], dict[str, set[ObjKey]]] = collections.defaultdict(
+            lambda: collections.defaultdict(set)
+        )
         self._uids: dict[str, ObjKey] = {}
         self._rv = 0
         self._log: collections.deque[Change] = collections.deque(maxlen=event_log_limit)
@@ -204,8 +209,12 @@ class ObjectStore:
         self, rtype: ResourceType, namespace: str | None, labels: list[Requirement], fields: list[Requirement]
     ) -> tuple[list[dict[str, Any]], int]:
         with self.lock:
-            keys = sorted(key for key in self._objects if key[:2] == rtype.store_key)
-            bodies = [self._objects[key].body for key in keys]
+            by_namespace = self._index.get(rtype.store_key, {})
+            if namespace is not None and rtype.namespaced:
+                candidates: set[ObjKey] = set(by_namespace.get(namespace, ()))
+            else:
+                candidates = set().union(*by_namespace.values()) if by_namespace else set()
+            bodies = [self._objects[key].body for key in sorted(candidates)]
             return [body for body in bodies if _in_selection(body, namespace, labels, fields)], self._rv
 
     def _key(self, rtype: ResourceType, namespace: str | None, name: str) -> ObjKey:
@@ -235,6 +244,7 @@ class ObjectStore:
             self._on_create(rtype, obj)
             stored = Stored(obj, rtype)
             self._objects[key] = stored
+            self._index[key[:2]][key[2]].add(key)
             self._uids[meta["uid"]] = key
             self._commit(key, None, obj)
             return WriteResult(stored.body, changed=True, created=True)
@@ -540,6 +550,7 @@ class ObjectStore:
     def _remove(self, key: ObjKey, body: dict[str, Any], propagation: str) -> dict[str, Any]:
         final = {**body, "metadata": dict(body["metadata"])}
         del self._objects[key]
+        self._index[key[:2]][key[2]].discard(key)
         self._uids.pop(final["metadata"]["uid"], None)
         self._rv += 1
         final["metadata"]["resourceVersion"] = str(self._rv)
