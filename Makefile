@@ -24,7 +24,7 @@ unit: setup
 test: setup lint typecheck unit
 
 bench-operator: setup
-	$(PY) bench/operator_scale.py
+	$(PY) bench/operator_scale.py --tenants 50,200,1000 --deadline-per-tenant 0.5
 
 clean:
 	rm -rf $(VENV) .venv-checkov .mypy_cache .ruff_cache .pytest_cache
