@@ -53,6 +53,12 @@ class Cluster:
     def create_tenant(self, name: str = "moitt", **spec: Any) -> dict[str, Any]:
         return self.kube.create(tenant_manifest(name, **spec))
 
+    def provision(self, name: str = "moitt", **spec: Any) -> dict[str, Any]:
+        """Create a tenant with the fake kubelet running and wait until it is Ready."""
+        self.kube.kubelet.auto = True
+        self.create_tenant(name, **spec)
+        return self.wait_phase("Ready", name)
+
     def tenant(self, name: str = "moitt") -> dict[str, Any] | None:
         return self.kube.get(TENANT, labels.PLURAL, name)
 

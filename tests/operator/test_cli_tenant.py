@@ -101,9 +101,7 @@ def test_apply_waits_until_ready_and_list_and_get_show_it(
 
 
 def test_suspend_and_resume_wait_for_their_phase(cluster: Cluster, operator: OperatorProcess, kube_env: Path) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     suspended = runner.invoke(app, ["tenant", "suspend", "moitt", "--timeout", "30"])
     assert suspended.exit_code == 0, suspended.output
     assert "moitt is Suspended" in suspended.output

@@ -9,16 +9,10 @@ from tests.operator.conftest import Cluster
 from tests.support.operator_process import OperatorProcess, wait_until
 
 
-def _provisioned(cluster: Cluster, **spec: object) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant(**spec)
-    cluster.wait_phase("Ready")
-
-
 def test_deletion_is_refused_while_protected_and_nothing_is_touched(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    _provisioned(cluster, deletionProtection=True)
+    cluster.provision(deletionProtection=True)
     objects_before = len(cluster.owned_objects())
     cluster.delete_tenant()
     wait_until(lambda: cluster.condition("Ready").get("reason") == "DeletionProtected", what="refusal reported")
@@ -36,7 +30,7 @@ def test_deletion_is_refused_while_protected_and_nothing_is_touched(
 def test_retain_keeps_namespace_secrets_and_volumes_labelled_for_recovery(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    _provisioned(cluster, deletionPolicy="Retain")
+    cluster.provision(deletionPolicy="Retain")
     secrets = cluster.secrets_data()
     claims = {c["metadata"]["name"] for c in cluster.namespaced("v1", "PersistentVolumeClaim")}
     cluster.delete_tenant()
@@ -59,7 +53,7 @@ def test_retain_keeps_namespace_secrets_and_volumes_labelled_for_recovery(
 def test_recreated_tenant_adopts_retained_data_with_identical_secrets(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    _provisioned(cluster, deletionPolicy="Retain")
+    cluster.provision(deletionPolicy="Retain")
     secrets = cluster.secrets_data()
     cluster.delete_tenant()
     wait_until(lambda: cluster.tenant() is None, what="tenant finalized")
@@ -75,7 +69,7 @@ def test_recreated_tenant_adopts_retained_data_with_identical_secrets(
 
 
 def test_delete_policy_removes_the_namespace_and_everything_in_it(cluster: Cluster, operator: OperatorProcess) -> None:
-    _provisioned(cluster, deletionPolicy="Delete")
+    cluster.provision(deletionPolicy="Delete")
     cluster.delete_tenant()
     wait_until(lambda: cluster.tenant() is None, what="tenant finalized")
     wait_until(lambda: cluster.kube.get("v1", "namespaces", "soa-moitt") is None, what="namespace deleted")

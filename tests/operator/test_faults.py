@@ -14,9 +14,7 @@ def _object_identities(cluster: Cluster) -> Counter[tuple[str, str]]:
 
 
 def _converges_to_ready(cluster: Cluster) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     assert max(_object_identities(cluster).values()) == 1
     assert len(cluster.secrets_data()) == 4
 
@@ -48,9 +46,7 @@ def test_lost_responses_do_not_duplicate_objects(cluster: Cluster, operator: Ope
 
 
 def test_dropped_and_expired_watches_still_deliver_changes(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     cluster.kube.expire_next_watch(times=2)
     assert cluster.kube.drop_watches(abort=True) > 0
     cluster.patch_spec(components={"messaging": {"maxMessageBytes": 4096}})

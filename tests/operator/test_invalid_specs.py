@@ -36,9 +36,7 @@ def test_type_errors_the_schema_would_catch_are_reported_precisely(cluster: Clus
 def test_infeasible_change_leaves_running_tenant_untouched_and_is_written_once(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     objects = {(o["kind"], o["metadata"]["name"], o["metadata"]["resourceVersion"]) for o in cluster.owned_objects()}
     time.sleep(RESYNC_SECONDS)
     cluster.kube.reset_counts()

@@ -26,9 +26,7 @@ def _image_tags(cluster: Cluster) -> dict[str, str]:
 
 
 def test_suspend_scales_everything_to_zero_and_keeps_data(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     running = _replicas(cluster)
     secrets = cluster.secrets_data()
     claims = {c["metadata"]["name"] for c in cluster.namespaced("v1", "PersistentVolumeClaim")}
@@ -72,9 +70,7 @@ def test_first_provisioning_starts_workloads_only_after_migration(cluster: Clust
 def test_failed_migration_keeps_old_version_then_a_passing_one_rolls_out(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     cluster.kube.kubelet.failing_jobs.add("soa-migrate-0-2-0")
 
     cluster.patch_spec(version="0.2.0")
@@ -94,9 +90,7 @@ def test_failed_migration_keeps_old_version_then_a_passing_one_rolls_out(
 
 
 def test_upgrade_reports_upgrading_while_migration_runs(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     cluster.kube.kubelet.stop()
     cluster.patch_spec(version="0.3.0")
     cluster.wait_phase("Upgrading")
@@ -108,9 +102,7 @@ def test_upgrade_reports_upgrading_while_migration_runs(cluster: Cluster, operat
 
 
 def test_downgrade_is_refused_and_reported(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant(version="0.2.0")
-    cluster.wait_phase("Ready")
+    cluster.provision(version="0.2.0")
     cluster.patch_spec(version="0.1.0")
     cluster.wait_phase("Degraded")
     assert cluster.condition("Ready")["reason"] == "DowngradeRefused"
@@ -120,9 +112,7 @@ def test_downgrade_is_refused_and_reported(cluster: Cluster, operator: OperatorP
 def test_growing_storage_expands_volumes_and_keeps_the_store_running(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     claims = {c["metadata"]["name"]: c for c in cluster.namespaced("v1", "PersistentVolumeClaim")}
     minio_claims = [n for n in claims if n.endswith("-soa-minio-0")]
     assert minio_claims
@@ -145,9 +135,7 @@ def test_growing_storage_expands_volumes_and_keeps_the_store_running(
 def test_storage_reenabled_with_more_capacity_grows_the_kept_volume(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     claim = next(c for c in cluster.namespaced("v1", "PersistentVolumeClaim") if "soa-minio" in c["metadata"]["name"])
     cluster.patch_spec(components={"storage": {"enabled": False}})
     wait_until(lambda: cluster.kube.get("apps/v1", "statefulsets", "soa-minio", "soa-moitt") is None, what="minio gone")

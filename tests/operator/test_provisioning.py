@@ -18,9 +18,7 @@ SECRET_KEYS = {
 
 
 def test_tenant_provisions_to_ready_with_every_condition_true(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    tenant = cluster.wait_phase("Ready")
+    tenant = cluster.provision()
     status = tenant["status"]
     assert status["namespace"] == "soa-moitt"
     assert status["url"] == "https://moitt.soa.gov.pk"
@@ -34,18 +32,14 @@ def test_tenant_provisions_to_ready_with_every_condition_true(cluster: Cluster, 
 
 
 def test_namespace_enforces_restricted_pod_security(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     ns = cluster.kube.get("v1", "namespaces", "soa-moitt")
     assert ns is not None
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_every_object_is_labelled_and_owned_by_its_tenant(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    tenant = cluster.wait_phase("Ready")
+    tenant = cluster.provision()
     objects = cluster.owned_objects()
     assert len(objects) > 30
     for obj in objects:
@@ -60,9 +54,7 @@ def test_every_object_is_labelled_and_owned_by_its_tenant(cluster: Cluster, oper
 def test_generated_secrets_hold_random_material_and_stay_out_of_status_and_logs(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    tenant = cluster.wait_phase("Ready")
+    tenant = cluster.provision()
     secrets = cluster.secrets_data()
     assert {name: set(data) for name, data in secrets.items()} == SECRET_KEYS
     password = base64.b64decode(secrets["soa-database"]["password"]).decode()
@@ -78,9 +70,7 @@ def test_generated_secrets_hold_random_material_and_stay_out_of_status_and_logs(
 def test_provisioning_writes_each_object_once_plus_finalizer_and_three_status_patches(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     time.sleep(RESYNC_SECONDS * 2)  # let any straggling reconcile finish
     writes = cluster.operator_writes()
     objects = len(cluster.owned_objects()) + 1  # + the Namespace
@@ -94,9 +84,7 @@ def test_provisioning_writes_each_object_once_plus_finalizer_and_three_status_pa
 
 
 def test_idle_resync_makes_zero_writes(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     time.sleep(RESYNC_SECONDS)
     cluster.kube.reset_counts()
     time.sleep(RESYNC_SECONDS * 4)  # at least three level-based resyncs
@@ -106,9 +94,7 @@ def test_idle_resync_makes_zero_writes(cluster: Cluster, operator: OperatorProce
 
 
 def test_spec_change_writes_only_the_objects_it_changes(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     time.sleep(RESYNC_SECONDS)
     cluster.kube.reset_counts()
     cluster.patch_spec(tracing={"sampleRatio": 0.5})
@@ -123,9 +109,7 @@ def test_spec_change_writes_only_the_objects_it_changes(cluster: Cluster, operat
 
 
 def test_disabling_a_component_prunes_its_objects(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     assert cluster.kube.get("apps/v1", "deployments", "soa-janus", "soa-moitt") is not None
     cluster.patch_spec(components={"meetings": {"enabled": False}})
     wait_until(
@@ -137,9 +121,7 @@ def test_disabling_a_component_prunes_its_objects(cluster: Cluster, operator: Op
 
 
 def test_hand_edited_network_policy_is_reverted(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     policy = cluster.kube.get("networking.k8s.io/v1", "networkpolicies", "soa-default-deny", "soa-moitt")
     assert policy is not None
     original = policy["spec"]
@@ -159,9 +141,7 @@ def test_hand_edited_network_policy_is_reverted(cluster: Cluster, operator: Oper
 
 
 def test_extra_rule_added_to_default_deny_is_removed(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     args = ("networking.k8s.io/v1", "networkpolicies", "soa-default-deny")
     cluster.kube.patch(*args, {"spec": {"ingress": [{}]}}, "soa-moitt")  # "allow everything in"
     wait_until(lambda: not (cluster.kube.get(*args, "soa-moitt") or {})["spec"].get("ingress"), what="rule removed")
@@ -170,9 +150,7 @@ def test_extra_rule_added_to_default_deny_is_removed(cluster: Cluster, operator:
 def test_env_added_by_another_tool_does_not_cause_endless_reapplies(
     cluster: Cluster, operator: OperatorProcess
 ) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     api = cluster.kube.get("apps/v1", "deployments", "soa-api", "soa-moitt") or {}
     containers = api["spec"]["template"]["spec"]["containers"]
     containers[0]["env"] = [*containers[0].get("env", []), {"name": "DEBUG", "value": "1"}]

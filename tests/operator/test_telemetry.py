@@ -77,9 +77,7 @@ def test_metrics_report_tenants_by_phase_writes_by_verb_and_reconcile_time(
 ) -> None:
     port = _free_port()
     operator_factory(SOA_OPERATOR_METRICS_PORT=str(port))
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
 
     def ready_reported() -> str | None:
         text = _metrics(port)
@@ -92,9 +90,7 @@ def test_metrics_report_tenants_by_phase_writes_by_verb_and_reconcile_time(
 
 
 def test_logs_are_json_lines_naming_the_tenant(cluster: Cluster, operator: OperatorProcess) -> None:
-    cluster.kube.kubelet.auto = True
-    cluster.create_tenant()
-    cluster.wait_phase("Ready")
+    cluster.provision()
     records = [json.loads(line) for line in operator.log_text().splitlines() if line.startswith("{")]
     assert records, operator.log_text()[:2000]
     reconciled = [r for r in records if r["message"].startswith("reconciled")]
