@@ -1,6 +1,7 @@
 """Operator scale benchmark: N SOATenants created at once against the Kubernetes emulator.
 
-For each N (a fresh emulator each time, its fake kubelet in auto mode, the real operator as a
+For each N (a fresh emulator each time; emulated readiness for each workload the operator writes,
+see ScopedKubelet, or FakeKubelet's auto mode with --kubelet auto; the real operator as a
 subprocess) it measures:
 
 * seconds from the first create until every tenant is phase Ready with observedGeneration current;
@@ -15,7 +16,8 @@ subprocess) it measures:
 
 The first row (N=50 unless --baseline says otherwise, always measured in the same run) is the
 baseline for the per-tenant time ratio. Everything is on loopback and bounded in time: each N has
-a hard provisioning deadline and a hard idle deadline, and a timeout is reported, not waited out.
+a hard provisioning deadline (60 s + 0.5 s per tenant by default) and a hard idle deadline, and a
+timeout (or SIGTERM/Ctrl-C) is reported with what was measured so far, not waited out.
 
 Usage: .venv/bin/python bench/operator_scale.py [--tenants 50,200,1000] [--resync 30] [--profile DIR]
 """
@@ -917,7 +919,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resync", type=float, default=30.0, help="SOA_OPERATOR_RESYNC_SECONDS (default 30)")
     parser.add_argument("--retry", type=float, default=5.0, help="SOA_OPERATOR_RETRY_SECONDS (default 5, production)")
     parser.add_argument("--deadline-base", type=float, default=60.0, help="provisioning deadline: base seconds")
-    parser.add_argument("--deadline-per-tenant", type=float, default=0.12, help="... plus seconds per tenant")
+    parser.add_argument(
+        "--deadline-per-tenant", type=float, default=0.5, help="... plus seconds per tenant (1,000: 560 s)"
+    )
     parser.add_argument(
         "--kubelet",
         choices=("scoped", "auto"),
