@@ -21,8 +21,10 @@ from soa_operator import labels
 from soa_operator.kube.client import KubeClient
 from soa_operator.reconcile.status import status_changed
 
-# How long our own last write is trusted over a body that does not show it yet.
-_OWN_WRITE_TRUST_SECONDS = 30.0
+# How long our own last write is trusted over a body that does not show it yet. At 1,000 tenants
+# kopf's copy lagged by more than 30 s, and falling back to it re-stamped transition times; once
+# the copy catches up the two are equal, so a long window costs nothing in normal operation.
+_OWN_WRITE_TRUST_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
