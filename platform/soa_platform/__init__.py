@@ -1,3 +1,3 @@
-"""SOA platform: the per-tenant messaging, files and meetings service (filled by issue [2/4])."""
+"""SOA's tenant platform: messaging, files and meetings of one ministry."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,88 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from soa_platform import __version__
+from soa_platform.context import Platform
+from soa_platform.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[], Awaitable[None]]
+
+
+def create_app(
+    platform: Platform, *, on_startup: list[Lifespan] | None = None, on_shutdown: list[Lifespan] | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for start in on_startup or []:
+            await start()
+        try:
+            yield
+        finally:
+            for stop in on_shutdown or []:
+                await stop()
+            await platform.db.dispose()
+
+    app = FastAPI(
+        title=f"SOA — {platform.settings.display_name}",
+        version=__version__,
+        description="Messaging, files and meetings of one tenant. Every endpoint needs a bearer token except "
+        "the health checks and `/v1/auth/config`.",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    _add_error_handlers(app)
+    _add_routers(app)
+    return app
+
+
+def _add_routers(app: FastAPI) -> None:
+    from soa_platform.admin.endpoints import router as admin_router
+    from soa_platform.events.endpoints import router as events_router
+    from soa_platform.health import router as health_router
+    from soa_platform.identity.endpoints import router as identity_router
+    from soa_platform.messaging.endpoints import router as messaging_router
+
+    for router in (health_router, identity_router, messaging_router, events_router, admin_router):
+        app.include_router(router)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return ORJSONResponse({"error": code, "detail": message, **extra}, status_code=status, headers=headers)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, error: DomainError) -> JSONResponse:
+        return _error(error.status_code, error.code, error.message, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # never echo the submitted values back: they may hold a password
+        problems = [
+            {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
+            for item in error.errors()
+        ]
+        return _error(422, "invalid_payload", "the request does not match the schema", problems=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, "http_error", str(error.detail), dict(error.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", "internal error; the operators have been told")

@@ -1,0 +1,33 @@
+"""What one platform process holds: settings, database, token service, event bus, rate limiter and
+the task dispatcher. Built once per process and stored on the app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from soa_platform.db import Database
+from soa_platform.identity.tokens import TokenService
+from soa_platform.ratelimit import RateLimiter
+from soa_platform.settings import PlatformSettings
+
+
+class EventPublisher(Protocol):
+    async def publish(self, user_ids: Iterable[int], event: dict[str, Any]) -> None:
+        """Append `event` to each user's stream and deliver it to their open connections."""
+
+
+class TaskDispatcher(Protocol):
+    async def send(self, task_name: str, *args: Any) -> None:
+        """Enqueue a Celery task (call only after the data it refers to is committed)."""
+
+
+@dataclass
+class Platform:
+    settings: PlatformSettings
+    db: Database
+    tokens: TokenService
+    events: EventPublisher
+    limiter: RateLimiter
+    tasks: TaskDispatcher

@@ -1,0 +1,79 @@
+"""OpenTelemetry for every platform process: one setup per process kind.
+
+Configured by the standard `OTEL_*` variables (endpoint, protocol, sampler, resource attributes);
+adds `service.name` and `soa.tenant`. Health checks are never traced.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanProcessor
+
+from soa_platform.settings import PlatformSettings
+
+HEALTH_URLS = "healthz,readyz"
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(
+    service_name: str, settings: PlatformSettings, *, exporter: SpanExporter | None = None
+) -> TracerProvider:
+    """Install the process's tracer provider (idempotent) with an OTLP exporter when one is configured."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    resource = Resource.create(
+        {"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name), "soa.tenant": settings.tenant}
+    )
+    provider = TracerProvider(resource=resource)
+    processor: SpanProcessor | None = None
+    if exporter is not None:
+        processor = BatchSpanProcessor(exporter, schedule_delay_millis=200)
+    elif os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        processor = BatchSpanProcessor(_otlp_exporter(), schedule_delay_millis=500)
+    if processor is not None:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    _instrument_libraries()
+    return provider
+
+
+def _otlp_exporter() -> SpanExporter:
+    if os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") == "grpc":
+        raise RuntimeError("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not installed; use http/protobuf (port 4318)")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def _instrument_libraries() -> None:
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    RedisInstrumentor().instrument()
+    CeleryInstrumentor().instrument()
+
+
+def instrument_engine(engine: Any) -> None:
+    """Trace SQL of one SQLAlchemy async engine."""
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
+
+
+def instrument_app(app: Any) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=HEALTH_URLS)
+
+
+def shutdown_tracing() -> None:
+    if _provider is not None:
+        _provider.force_flush()
+        _provider.shutdown()
