@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-APT_PACKAGES=(${SOA_APT_PACKAGES:-})
+# Real PostgreSQL and Redis for the platform tests (tests/support/servers.py); SOA_APT_PACKAGES overrides, "" skips.
+APT_PACKAGES=(${SOA_APT_PACKAGES-postgresql redis-server})
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,3 +1,3 @@
-"""Fixtures shared by every suite: the Kubernetes API emulator (tests/support)."""
+"""Fixtures shared by every suite (tests/support): the Kubernetes API emulator and real backing servers."""
 
-pytest_plugins = ["tests.support.fixtures_kube"]
+pytest_plugins = ["tests.support.fixtures_kube", "tests.support.fixtures_servers"]
