@@ -1,13 +1,19 @@
-# The two newcomer commands live here: `make test` and (from issue [2/4]) `make up`.
+# The two newcomer commands live here: `make test` and `make up`.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PY_PATHS := operator platform tests $(wildcard bench)
 
-.PHONY: test setup lint typecheck unit bench-operator clean
+.PHONY: test setup up lint typecheck unit bench-operator bench-messaging clean
 
 setup:
 	./scripts/bootstrap.sh
+
+# One tenant's whole platform on this machine (SQLite, local files, embedded broker): prints URL and login.
+# Only the Python venv is needed; SOA_APT_PACKAGES= skips the test servers' Debian packages.
+up:
+	SOA_APT_PACKAGES= SOA_WITH_CHECKOV=0 ./scripts/bootstrap.sh
+	$(VENV)/bin/soa up $(UP_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check $(PY_PATHS)
@@ -25,6 +31,9 @@ test: setup lint typecheck unit
 
 bench-operator: setup
 	$(PY) bench/operator_scale.py --tenants 50,200,1000 --deadline-per-tenant 0.5
+
+bench-messaging: setup
+	$(PY) bench/messaging_load.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov .mypy_cache .ruff_cache .pytest_cache

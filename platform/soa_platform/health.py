@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
 from soa_platform.dependencies import PlatformDep
 from soa_platform.errors import ServiceUnavailable
@@ -21,8 +20,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(platform: PlatformDep) -> dict[str, str]:
     """Readiness: the database answers."""
     try:
-        async with platform.db.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await platform.db.ping()
     except Exception:
         raise ServiceUnavailable("database unavailable") from None
     return {"status": "ready"}

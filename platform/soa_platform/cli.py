@@ -1,0 +1,111 @@
+"""The platform's process commands, added to the `soa` command: api, worker, beat, migrate,
+healthcheck, admin and up."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from soa_platform.settings import PlatformSettings
+
+    try:
+        return PlatformSettings()
+    except ValidationError as error:
+        for problem in error.errors():
+            console.print(f"[red]settings:[/] {problem['msg']}")
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the platform's commands to the top-level `soa` app."""
+
+    @app.command(help="Run the HTTP/WebSocket API (uvicorn).")
+    def api(
+        host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",  # noqa: S104
+        port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    ) -> None:
+        import uvicorn
+
+        from soa_platform import metrics
+
+        settings = _settings()
+        metrics.serve(settings.metrics_port)
+        uvicorn.run(
+            "soa_platform.bootstrap:create_api", factory=True, host=host, port=port, proxy_headers=True,
+            log_level="info", access_log=False, ws_max_size=65536,
+        )  # fmt: skip
+
+    @app.command(help="Run a Celery worker.")
+    def worker(
+        concurrency: Annotated[int, typer.Option(min=1, help="task processes")] = 2,
+        beat: Annotated[bool, typer.Option(help="also run the periodic scheduler (embedded default)")] = False,
+    ) -> None:
+        from soa_platform.worker.process import run_worker
+
+        run_worker(_settings(), concurrency=concurrency, beat=beat)
+
+    @app.command(help="Run the Celery beat scheduler (periodic tasks).")
+    def beat() -> None:
+        from soa_platform.worker.process import run_beat
+
+        run_beat(_settings())
+
+    @app.command(help="Migrate the database to this release's schema (idempotent).")
+    def migrate() -> None:
+        from soa_platform.migrate import UnknownSchemaVersion, upgrade
+
+        settings = _settings()
+        try:
+            upgrade(settings.sqlalchemy_url)
+        except UnknownSchemaVersion as error:
+            console.print(f"[red]{error}[/]")
+            raise typer.Exit(3) from None
+        console.print("database schema is current")
+
+    @app.command(help="Exit 0 when the worker or beat process is alive (Kubernetes exec probe).")
+    def healthcheck(kind: Annotated[str, typer.Argument(help="worker | beat")]) -> None:
+        from soa_platform.worker.process import healthcheck as check
+
+        if kind not in ("worker", "beat"):
+            console.print("[red]kind must be worker or beat[/]")
+            raise typer.Exit(2)
+        raise typer.Exit(check(kind, _settings()))
+
+    admin = typer.Typer(help="Tenant administration from the command line.", no_args_is_help=True)
+    app.add_typer(admin, name="admin")
+
+    @admin.command("create", help="Create the first admin (or make an account admin and reset its password).")
+    def admin_create(
+        email: Annotated[str, typer.Option(help="the admin's e-mail address")],
+        password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+        name: Annotated[str, typer.Option(help="display name")] = "Administrator",
+    ) -> None:
+        from soa_platform.embedded import create_admin
+
+        settings = _settings()
+        try:
+            create_admin(settings, email, password, name)
+        except ValueError as error:
+            console.print(f"[red]{error}[/]")
+            raise typer.Exit(2) from None
+        console.print(f"{email} is an admin of tenant {settings.tenant}")
+
+    @app.command(help="Run one tenant's whole platform on this machine (SQLite, local files, embedded broker).")
+    def up(
+        host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+        data_dir: Annotated[Path, typer.Option(help="where the database, files and secrets live")] = Path(".soa-data"),
+    ) -> None:
+        from soa_platform.embedded import run_embedded
+
+        sys.exit(run_embedded(host=host, port=port, data_dir=data_dir, console=console))
