@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soa_platform import __version__
@@ -40,7 +40,6 @@ def create_app(
         version=__version__,
         description="Messaging, files and meetings of one tenant. Every endpoint needs a bearer token except "
         "the health checks and `/v1/auth/config`.",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.platform = platform
@@ -61,7 +60,7 @@ def _add_routers(app: FastAPI) -> None:
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    return ORJSONResponse({"error": code, "detail": message, **extra}, status_code=status, headers=headers)
+    return JSONResponse({"error": code, "detail": message, **extra}, status_code=status, headers=headers)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

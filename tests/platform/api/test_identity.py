@@ -29,25 +29,16 @@ async def test_health_and_auth_config_need_no_token(tenant: Tenant) -> None:
 
 
 async def test_every_other_endpoint_refuses_a_request_without_a_token(tenant: Tenant) -> None:
-    public = {
-        "/healthz",
-        "/readyz",
-        "/v1/auth/config",
-        "/v1/auth/login",
-        "/openapi.json",
-        "/docs",
-        "/redoc",
-        "/docs/oauth2-redirect",
-    }
+    public = {"/healthz", "/readyz", "/v1/auth/config", "/v1/auth/login"}
     checked = 0
-    for route in tenant.app.routes:
-        path = getattr(route, "path", "")
-        for method in getattr(route, "methods", None) or []:
-            if path in public or method == "HEAD":
-                continue
-            url = path.replace("{", "").replace("}", "").replace("conversation_id", "1").replace("message_id", "1")
-            url = url.replace("user_id", "1").replace("export_id", "1").replace("emoji", "smile")
-            response = await tenant.client.request(method, url)
+    for path, operations in tenant.app.openapi()["paths"].items():
+        if path in public:
+            continue
+        url = path.replace("{emoji}", "smile")
+        for name in ("conversation_id", "message_id", "user_id", "export_id"):
+            url = url.replace("{" + name + "}", "1")
+        for method in operations:
+            response = await tenant.client.request(method.upper(), url)
             assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
             assert response.headers["www-authenticate"] == "Bearer"
             checked += 1

@@ -1,0 +1,110 @@
+"""The Celery application: JSON only, one task reserved at a time, no result backend.
+
+`acks_late` is not global: only tasks proven idempotent set it (with `reject_on_worker_lost`) on their
+declaration, so a killed worker's task is delivered again instead of lost.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from celery import Celery  # type: ignore[import-untyped,unused-ignore]
+
+from soa_platform.settings import PlatformSettings
+from soa_platform.worker.settings import WorkerSettings
+
+TASK_MODULES = (
+    "soa_platform.notifications.tasks",
+    "soa_platform.messaging.tasks",
+    "soa_platform.audit.tasks",
+)
+SQLALCHEMY_BROKER_PREFIXES = ("sqla+", "sqlalchemy+")
+BEAT_SCHEDULER = "soa_platform.worker.heartbeat:HeartbeatScheduler"
+
+
+def broker_url(settings: PlatformSettings) -> str:
+    """The Celery broker: SOA_BROKER_URL, else the platform's Redis."""
+    url = settings.broker_url or settings.effective_redis_url
+    if not url:
+        raise RuntimeError("no Celery broker: set SOA_BROKER_URL or SOA_REDIS_URL (or SOA_REDIS_HOST)")
+    return url
+
+
+def is_sqlalchemy_broker(url: str) -> bool:
+    return url.startswith(SQLALCHEMY_BROKER_PREFIXES)
+
+
+def transport_options(url: str, worker_settings: WorkerSettings) -> dict[str, Any]:
+    """Options of kombu 5.7's transport for `url` (names as in kombu/transport/redis.py and virtual/base.py)."""
+    if is_sqlalchemy_broker(url):
+        return {"polling_interval": worker_settings.broker_polling_interval}
+    if url.startswith(("redis://", "rediss://", "redis+socket://", "sentinel://")):
+        return {
+            "visibility_timeout": worker_settings.broker_visibility_timeout,
+            "unacked_restore_interval": worker_settings.broker_unacked_restore_interval,
+            "unacked_restore_throttle": worker_settings.broker_unacked_restore_throttle,
+        }
+    return {}
+
+
+def beat_schedule(worker_settings: WorkerSettings) -> dict[str, dict[str, Any]]:
+    """The periodic tasks; each expires after its interval so a backlog never runs twice in a row."""
+    sweep = worker_settings.outbox_sweep_seconds
+    purge = worker_settings.retention_purge_seconds
+    return {
+        "outbox-sweep": {"task": "soa.notifications.sweep", "schedule": sweep, "options": {"expires": sweep}},
+        "retention-purge": {"task": "soa.messaging.purge_expired", "schedule": purge, "options": {"expires": purge}},
+    }
+
+
+def create_celery(settings: PlatformSettings, worker_settings: WorkerSettings | None = None) -> Celery:
+    """A configured Celery app with every task registered."""
+    worker_settings = worker_settings or WorkerSettings()
+    url = broker_url(settings)
+    for module in TASK_MODULES:  # registers the shared tasks, also in processes that only publish
+        importlib.import_module(module)
+    app = Celery(f"soa-{settings.tenant}", broker=url)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_accept_content=["json"],
+        event_serializer="json",
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport_options(url, worker_settings),
+        broker_connection_retry_on_startup=True,
+        # with acks_late the broker redelivers after a lost connection anyway: don't finish a second copy
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # the SQLAlchemy transport has no fanout exchange, which remote control needs
+        worker_enable_remote_control=not is_sqlalchemy_broker(url),
+        worker_send_task_events=False,
+        enable_utc=True,
+        timezone="UTC",
+        include=list(TASK_MODULES),
+        beat_schedule=beat_schedule(worker_settings),
+        beat_scheduler=BEAT_SCHEDULER,
+        beat_schedule_filename=str(Path(worker_settings.beat_schedule_dir) / f"soa-beat-{settings.tenant}"),
+        beat_max_loop_interval=worker_settings.heartbeat_interval_seconds,
+    )
+    app.soa_settings = settings
+    app.soa_worker_settings = worker_settings
+
+    from soa_platform.worker import heartbeat, runtime
+
+    app.steps["consumer"].add(heartbeat.HeartbeatFile)
+    runtime.connect_process_signals(app)
+    return app
+
+
+def app_settings(app: Any) -> tuple[PlatformSettings, WorkerSettings]:
+    """The settings `create_celery` attached to `app` (read from the environment for a foreign app)."""
+    settings = getattr(app, "soa_settings", None)
+    worker_settings = getattr(app, "soa_worker_settings", None)
+    if not isinstance(settings, PlatformSettings):
+        settings = PlatformSettings()
+    if not isinstance(worker_settings, WorkerSettings):
+        worker_settings = WorkerSettings()
+    return settings, worker_settings
