@@ -35,7 +35,7 @@ def build_platform(settings: PlatformSettings) -> Platform:
 def build_api(settings: PlatformSettings, *, tracing: bool = True) -> FastAPI:
     platform = build_platform(settings)
     events = platform.events
-    app = create_app(platform, on_startup=[events.start], on_shutdown=[events.stop])  # type: ignore[attr-defined]
+    app = create_app(platform, on_startup=[events.start], on_shutdown=[events.stop])
     if tracing:
         from soa_platform import telemetry
 

@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from soa_platform.settings import PlatformSettings
+
 console = Console(stderr=True)
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> PlatformSettings:
     from pydantic import ValidationError
-
-    from soa_platform.settings import PlatformSettings
 
     try:
         return PlatformSettings()
@@ -76,10 +76,12 @@ def register(app: typer.Typer) -> None:
     def healthcheck(kind: Annotated[str, typer.Argument(help="worker | beat")]) -> None:
         from soa_platform.worker.process import healthcheck as check
 
-        if kind not in ("worker", "beat"):
-            console.print("[red]kind must be worker or beat[/]")
-            raise typer.Exit(2)
-        raise typer.Exit(check(kind, _settings()))
+        if kind == "worker":
+            raise typer.Exit(check("worker", _settings()))
+        if kind == "beat":
+            raise typer.Exit(check("beat", _settings()))
+        console.print("[red]kind must be worker or beat[/]")
+        raise typer.Exit(2)
 
     admin = typer.Typer(help="Tenant administration from the command line.", no_args_is_help=True)
     app.add_typer(admin, name="admin")

@@ -3,19 +3,14 @@ the task dispatcher. Built once per process and stored on the app."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from soa_platform.db import Database
+from soa_platform.events.bus import EventStream
 from soa_platform.identity.tokens import TokenService
 from soa_platform.ratelimit import RateLimiter
 from soa_platform.settings import PlatformSettings
-
-
-class EventPublisher(Protocol):
-    async def publish(self, user_ids: Iterable[int], event: dict[str, Any]) -> None:
-        """Append `event` to each user's stream and deliver it to their open connections."""
 
 
 class TaskDispatcher(Protocol):
@@ -28,6 +23,6 @@ class Platform:
     settings: PlatformSettings
     db: Database
     tokens: TokenService
-    events: EventPublisher
+    events: EventStream
     limiter: RateLimiter
     tasks: TaskDispatcher

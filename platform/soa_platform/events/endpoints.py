@@ -59,20 +59,25 @@ async def events(
         async with platform.db.unit_of_work() as uow:
             user = await authenticate(platform, uow, token)
     except DomainError as error:
-        await websocket.close(code=4000 + error.status_code, reason=error.message[:120])
+        await _close(websocket, 4000 + error.status_code, error.message)  # 4401, 4403: the HTTP status
         return
     bus = platform.events
     if not isinstance(bus, EventStream):
         raise TypeError("Platform.events must be an EventStream (a bus with subscribe)")
+    seconds_left = _seconds_left(token, platform.settings.oidc_leeway_seconds)
     try:
         async with bus.subscribe(user.id, last_seq) as subscription:
-            code, reason = await _serve(websocket, subscription, _seconds_left(token))
+            code, reason = await _serve(websocket, subscription, seconds_left)
     except Exception:
         log.warning("the event stream of user %s failed", user.id, exc_info=True)
         code, reason = CLOSE_UNAVAILABLE, "events are unavailable; reconnect with last_seq"
     if code:
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await websocket.close(code=code, reason=reason)
+        await _close(websocket, code, reason)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client may have gone already
+        await websocket.close(code=code, reason=reason[:120])  # a close reason has at most 123 bytes
 
 
 def _bearer(websocket: WebSocket) -> str | None:
@@ -82,13 +87,14 @@ def _bearer(websocket: WebSocket) -> str | None:
     return credentials.strip() or None
 
 
-def _seconds_left(token: str | None) -> float | None:
-    # the token was verified just now; only its expiry is read here
+def _seconds_left(token: str | None, leeway: float) -> float | None:
+    """Until the token stops being accepted (its expiry plus the verification leeway)."""
     try:
+        # the token was verified just now; only its expiry is read here
         expires = jwt.decode(token or "", options={"verify_signature": False}).get("exp")
     except jwt.PyJWTError:
         return None
-    return max(float(expires) - time.time(), 0.0) if isinstance(expires, int | float) else None
+    return max(float(expires) + leeway - time.time(), 0.0) if isinstance(expires, int | float) else None
 
 
 async def _serve(websocket: WebSocket, subscription: Subscription, seconds_left: float | None) -> tuple[int, str]:
