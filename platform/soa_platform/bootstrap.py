@@ -14,7 +14,7 @@ from soa_platform.settings import PlatformSettings
 
 def build_platform(settings: PlatformSettings) -> Platform:
     from soa_platform.events.bus import MemoryEventBus, RedisEventBus
-    from soa_platform.worker.celery_app import CeleryDispatcher, create_celery
+    from soa_platform.worker import CeleryDispatcher, create_celery
 
     redis_url = settings.effective_redis_url
     events = (

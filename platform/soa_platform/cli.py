@@ -52,13 +52,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from soa_platform.worker.process import run_worker
 
-        run_worker(_settings(), concurrency=concurrency, beat=beat)
+        raise typer.Exit(run_worker(_settings(), concurrency=concurrency, beat=beat))
 
     @app.command(help="Run the Celery beat scheduler (periodic tasks).")
     def beat() -> None:
         from soa_platform.worker.process import run_beat
 
-        run_beat(_settings())
+        raise typer.Exit(run_beat(_settings()))
 
     @app.command(help="Migrate the database to this release's schema (idempotent).")
     def migrate() -> None:

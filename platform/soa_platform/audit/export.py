@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from soa_platform.audit import repository
-from soa_platform.audit.models import AuditEvent
+from soa_platform.audit.models import AuditEvent, AuditExport
 from soa_platform.db import Database, utcnow
 
 DONE = "done"
+PENDING = "pending"
 
 
 def event_record(event: AuditEvent) -> dict[str, Any]:
@@ -51,3 +55,15 @@ async def run_export(db: Database, export_id: int) -> bool:
         export.status = DONE
         export.finished_at = utcnow()
     return True
+
+
+async def stale_export_ids(db: Database, *, requested_before: datetime, limit: int = 100) -> Sequence[int]:
+    """Exports still pending though requested before `requested_before` (their task was lost)."""
+    query = (
+        select(AuditExport.id)
+        .where(AuditExport.status == PENDING, AuditExport.created_at < requested_before)
+        .order_by(AuditExport.id)
+        .limit(limit)
+    )
+    async with db.unit_of_work() as uow:
+        return (await uow.session.scalars(query)).all()

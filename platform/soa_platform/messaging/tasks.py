@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
-
 from soa_platform.messaging.retention import purge_expired_messages
-from soa_platform.worker.declare import task
+from soa_platform.worker.declare import PERMANENT_ERRORS, TRANSIENT_ERRORS, task
 from soa_platform.worker.runtime import runtime_for
 
 PURGE_EXPIRED = "soa.messaging.purge_expired"
@@ -20,7 +18,8 @@ PURGE_EXPIRED = "soa.messaging.purge_expired"
     acks_late=True,
     reject_on_worker_lost=True,
     expires=3600,
-    autoretry_for=(OperationalError,),
+    autoretry_for=TRANSIENT_ERRORS,
+    dont_autoretry_for=PERMANENT_ERRORS,
     retry_backoff=5,
     retry_backoff_max=300,
     max_retries=3,

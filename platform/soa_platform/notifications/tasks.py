@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from soa_platform.notifications.delivery import DeliveryFailed, EntryBusy, deliver_entry, entries_to_resend
-from soa_platform.worker.declare import task
+from soa_platform.worker.declare import PERMANENT_ERRORS, TRANSIENT_ERRORS, task
 from soa_platform.worker.runtime import runtime_for
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,8 @@ SWEEP = "soa.notifications.sweep"
     # idempotent: the row is re-read under a lock and the receiver deduplicates by Idempotency-Key
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(DeliveryFailed, EntryBusy, OSError),
+    autoretry_for=(DeliveryFailed, EntryBusy, *TRANSIENT_ERRORS),
+    dont_autoretry_for=PERMANENT_ERRORS,
     retry_backoff=2,
     retry_backoff_max=300,  # stays below the broker's visibility timeout
     retry_jitter=True,

@@ -3,7 +3,7 @@
 from soa_platform.worker.app import create_celery
 from soa_platform.worker.dispatcher import CeleryDispatcher
 from soa_platform.worker.heartbeat import healthcheck
-from soa_platform.worker.processes import run_beat, run_worker
+from soa_platform.worker.process import run_beat, run_worker
 from soa_platform.worker.runtime import run
 from soa_platform.worker.settings import WorkerSettings
 

@@ -7,7 +7,7 @@ declaration, so a killed worker's task is delivered again instead of lost.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
+import logging
 from typing import Any
 
 from celery import Celery  # type: ignore[import-untyped,unused-ignore]
@@ -21,15 +21,23 @@ TASK_MODULES = (
     "soa_platform.audit.tasks",
 )
 SQLALCHEMY_BROKER_PREFIXES = ("sqla+", "sqlalchemy+")
+SQLALCHEMY_TRANSPORT = "soa_platform.worker.sqla_broker:Transport"
+MEMORY_BROKER = "memory://"
 BEAT_SCHEDULER = "soa_platform.worker.heartbeat:HeartbeatScheduler"
+
+log = logging.getLogger(__name__)
 
 
 def broker_url(settings: PlatformSettings) -> str:
-    """The Celery broker: SOA_BROKER_URL, else the platform's Redis."""
+    """The Celery broker: SOA_BROKER_URL, else the platform's Redis; outside production, else in-process memory."""
     url = settings.broker_url or settings.effective_redis_url
-    if not url:
+    if url:
+        return url
+    if settings.environment == "production":
         raise RuntimeError("no Celery broker: set SOA_BROKER_URL or SOA_REDIS_URL (or SOA_REDIS_HOST)")
-    return url
+    # tests of the api alone: tasks are accepted and go nowhere (the outbox rows stay for a later sweep)
+    log.warning("no Celery broker configured: tasks are published to process memory and never run")
+    return MEMORY_BROKER
 
 
 def is_sqlalchemy_broker(url: str) -> bool:
@@ -37,9 +45,7 @@ def is_sqlalchemy_broker(url: str) -> bool:
 
 
 def transport_options(url: str, worker_settings: WorkerSettings) -> dict[str, Any]:
-    """Options of kombu 5.7's transport for `url` (names as in kombu/transport/redis.py and virtual/base.py)."""
-    if is_sqlalchemy_broker(url):
-        return {"polling_interval": worker_settings.broker_polling_interval}
+    """Options of kombu 5.7's Redis transport (names as in kombu/transport/redis.py); none for the others."""
     if url.startswith(("redis://", "rediss://", "redis+socket://", "sentinel://")):
         return {
             "visibility_timeout": worker_settings.broker_visibility_timeout,
@@ -53,9 +59,11 @@ def beat_schedule(worker_settings: WorkerSettings) -> dict[str, dict[str, Any]]:
     """The periodic tasks; each expires after its interval so a backlog never runs twice in a row."""
     sweep = worker_settings.outbox_sweep_seconds
     purge = worker_settings.retention_purge_seconds
+    exports = worker_settings.audit_export_sweep_seconds
     return {
         "outbox-sweep": {"task": "soa.notifications.sweep", "schedule": sweep, "options": {"expires": sweep}},
         "retention-purge": {"task": "soa.messaging.purge_expired", "schedule": purge, "options": {"expires": purge}},
+        "audit-export-sweep": {"task": "soa.audit.sweep_exports", "schedule": exports, "options": {"expires": exports}},
     }
 
 
@@ -65,8 +73,17 @@ def create_celery(settings: PlatformSettings, worker_settings: WorkerSettings | 
     url = broker_url(settings)
     for module in TASK_MODULES:  # registers the shared tasks, also in processes that only publish
         importlib.import_module(module)
-    app = Celery(f"soa-{settings.tenant}", broker=url)
+    kombu_url, transport = url, None
+    if is_sqlalchemy_broker(url):
+        from soa_platform.worker import sqla_broker
+
+        sqla_broker.Transport.polling_interval = worker_settings.broker_polling_interval
+        # kombu prefers a `sqla+` prefix over `broker_transport`: name our transport and pass the bare database URL
+        kombu_url, transport = url.split("+", 1)[1], SQLALCHEMY_TRANSPORT
+    app = Celery(f"soa-{settings.tenant}")
     app.conf.update(
+        broker_url=kombu_url,
+        broker_transport=transport,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -86,7 +103,7 @@ def create_celery(settings: PlatformSettings, worker_settings: WorkerSettings | 
         include=list(TASK_MODULES),
         beat_schedule=beat_schedule(worker_settings),
         beat_scheduler=BEAT_SCHEDULER,
-        beat_schedule_filename=str(Path(worker_settings.beat_schedule_dir) / f"soa-beat-{settings.tenant}"),
+        beat_schedule_filename=worker_settings.beat_schedule_file,
         beat_max_loop_interval=worker_settings.heartbeat_interval_seconds,
     )
     app.soa_settings = settings

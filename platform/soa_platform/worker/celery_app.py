@@ -10,6 +10,9 @@ from typing import Any
 
 from soa_platform.settings import PlatformSettings
 from soa_platform.worker.app import create_celery
+from soa_platform.worker.dispatcher import CeleryDispatcher
+
+__all__ = ["CeleryDispatcher", "create_celery", "get_app"]
 
 
 @cache

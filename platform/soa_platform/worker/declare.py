@@ -6,6 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task  # type: ignore[import-untyped,unused-ignore]
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
+
+# Worth a retry: the database or a connection to it failed (asyncpg's deadlock and serialization
+# failures arrive as plain DBAPIError). Not worth one: errors a retry would only repeat.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (DBAPIError, OSError)
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (IntegrityError, ProgrammingError, DataError)
 
 
 def task(name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -34,6 +34,8 @@ class CeleryDispatcher:
         self._celery.send_task(task_name, args=list(args))
 
     def close(self) -> None:
-        """Wait for publishes in flight, then release the threads and broker connections."""
+        """Wait for publishes in flight and release the threads.
+
+        The broker connections stay: kombu pools them per process and broker URL, shared by every app.
+        """
         self._executor.shutdown(wait=True)
-        self._celery.pool.force_close_all()

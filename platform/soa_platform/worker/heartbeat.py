@@ -60,7 +60,7 @@ class HeartbeatFile(bootsteps.StartStopStep):  # type: ignore[misc]
 
 
 class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
-    """Beat's scheduler (schedule in a shelve file under `beat_schedule_dir`) touching the beat heartbeat."""
+    """Beat's scheduler (its schedule in the shelve file `beat_schedule_file`) touching the beat heartbeat."""
 
     def tick(self, *args: Any, **kwargs: Any) -> Any:
         touch(app_settings(self.app)[0].beat_heartbeat_file)

@@ -1,23 +1,35 @@
-"""Entry points of `soa worker` and `soa beat` (the CLI calls these)."""
+"""Entry points of `soa worker`, `soa beat` and `soa healthcheck` (the CLI calls these)."""
 
 from __future__ import annotations
 
 from soa_platform.settings import PlatformSettings
-from soa_platform.telemetry import setup_tracing, shutdown_tracing
+from soa_platform.telemetry import shutdown_tracing
 from soa_platform.worker.app import create_celery
+from soa_platform.worker.heartbeat import healthcheck
 from soa_platform.worker.settings import WorkerSettings
 
+__all__ = ["healthcheck", "run_beat", "run_worker"]
 
-def run_worker(settings: PlatformSettings, worker_settings: WorkerSettings | None = None) -> int:
+
+def run_worker(
+    settings: PlatformSettings,
+    *,
+    concurrency: int | None = None,
+    beat: bool = False,
+    worker_settings: WorkerSettings | None = None,
+) -> int:
     """Run a Celery worker until it is stopped (SIGTERM: warm shutdown); returns its exit code.
 
+    `beat=True` also runs the scheduler in a child process (the embedded default: one worker, one beat).
     Tracing is set up per pool process (`worker_process_init`), not here: threads do not survive a fork.
     """
     worker_settings = worker_settings or WorkerSettings()
     app = create_celery(settings, worker_settings)
+    pool = worker_settings.worker_pool
     worker = app.Worker(
-        pool_cls=worker_settings.worker_pool,
-        concurrency=1 if worker_settings.worker_pool == "solo" else worker_settings.worker_concurrency,
+        pool_cls=pool,
+        concurrency=1 if pool == "solo" else concurrency or worker_settings.worker_concurrency,
+        beat=beat,
         loglevel="INFO",
         # no broadcast chatter between workers: they share nothing but the queue
         without_gossip=True,
@@ -28,13 +40,11 @@ def run_worker(settings: PlatformSettings, worker_settings: WorkerSettings | Non
     return int(worker.exitcode or 0)
 
 
-def run_beat(settings: PlatformSettings, worker_settings: WorkerSettings | None = None) -> int:
+def run_beat(settings: PlatformSettings, *, worker_settings: WorkerSettings | None = None) -> int:
     """Run the beat scheduler until it is stopped; it publishes the periodic tasks (run exactly one)."""
-    worker_settings = worker_settings or WorkerSettings()
     app = create_celery(settings, worker_settings)
-    setup_tracing("soa-beat", settings)
     try:
-        app.Beat(loglevel="INFO").run()
+        app.Beat(loglevel="INFO").run()  # tracing starts in `beat_init` (see runtime.connect_process_signals)
     finally:
         shutdown_tracing()
     return 0

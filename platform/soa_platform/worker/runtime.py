@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SERVICE_NAME = "soa-worker"
+BEAT_SERVICE_NAME = "soa-beat"
 
 
 class TaskRuntime:
@@ -44,6 +45,7 @@ class TaskRuntime:
         self.db = Database(settings.sqlalchemy_url)
         instrument_engine(self.db.engine)
         self.http = httpx.AsyncClient(timeout=worker_settings.webhook_timeout_seconds, follow_redirects=False)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line per request shows the webhook URL
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the loop and wait for it, in the caller's context (so spans nest under the task's)."""
@@ -132,7 +134,7 @@ def stop_runtime() -> None:
 
 
 def connect_process_signals(app: Any) -> None:
-    """Build the runtime when a worker process starts and close it when it stops."""
+    """Build the runtime when a worker process starts and close it when it stops; trace beat from its start."""
 
     def on_process_init(**_: Any) -> None:
         runtime_for(app)
@@ -140,7 +142,15 @@ def connect_process_signals(app: Any) -> None:
     def on_process_shutdown(**_: Any) -> None:
         stop_runtime()
 
-    uid = f"soa-runtime-{id(app)}"
-    signals.worker_process_init.connect(on_process_init, weak=False, dispatch_uid=uid)
-    signals.worker_process_shutdown.connect(on_process_shutdown, weak=False, dispatch_uid=uid)
-    signals.worker_shutdown.connect(on_process_shutdown, weak=False, dispatch_uid=uid)  # --pool=solo
+    def on_beat_init(**_: Any) -> None:
+        from soa_platform.worker.app import app_settings
+
+        setup_tracing(BEAT_SERVICE_NAME, app_settings(app)[0])
+
+    # weak receivers kept alive by the app: an app that is dropped (tests, a rebuilt api) leaves nothing behind
+    app.soa_signal_receivers = (on_process_init, on_process_shutdown, on_beat_init)
+    signals.worker_process_init.connect(on_process_init)
+    signals.worker_process_shutdown.connect(on_process_shutdown)
+    signals.worker_shutdown.connect(on_process_shutdown)  # --pool=solo: its one process is the main one
+    signals.beat_init.connect(on_beat_init)
+    signals.beat_embedded_init.connect(on_beat_init)  # `soa worker --beat`

@@ -31,13 +31,16 @@ class WorkerSettings(BaseSettings):
 
     heartbeat_interval_seconds: float = Field(default=10.0, gt=0)
     heartbeat_max_age_seconds: float = Field(default=60.0, gt=0)  # also bounds a task's run time on --pool=solo
-    beat_schedule_dir: str = "/tmp"  # noqa: S108 - the root filesystem is read-only; the chart mounts /tmp
+    beat_schedule_file: str = "/tmp/soa-beat-schedule"  # noqa: S108 - the root filesystem is read-only; /tmp is not
 
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     outbox_sweep_seconds: float = Field(default=60.0, gt=0)
     outbox_retry_after_seconds: float = Field(default=30.0, gt=0)  # first re-enqueue; doubles per attempt
     outbox_retry_max_delay_seconds: float = Field(default=6 * 3600.0, gt=0)
     outbox_max_attempts: int = Field(default=20, ge=1)
+
+    # an export still pending this long after its request was lost (e.g. by the embedded broker): enqueue it again
+    audit_export_sweep_seconds: float = Field(default=600.0, gt=0)
 
     retention_purge_seconds: float = Field(default=3600.0, gt=0)
     retention_batch_size: int = Field(default=500, ge=1, le=10_000)
