@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from soa_platform import metrics
 from soa_platform.app import create_app
 from soa_platform.context import Platform
 from soa_platform.db import Database
@@ -36,6 +37,7 @@ def build_api(settings: PlatformSettings, *, tracing: bool = True) -> FastAPI:
     platform = build_platform(settings)
     events = platform.events
     app = create_app(platform, on_startup=[events.start], on_shutdown=[events.stop])
+    metrics.instrument(app)
     if tracing:
         from soa_platform import telemetry
 

@@ -56,6 +56,13 @@ def test_only_the_ingress_controller_reaches_the_api_port(tenant_default: list[M
 def test_traces_leave_only_for_the_observability_namespace(tenant_default: list[Manifest]) -> None:
     otlp = policy(tenant_default, "soa-allow-observability-egress")
 
+    assert otlp["ingress"] == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "soa-observability"}}}],
+            "ports": [{"protocol": "TCP", "port": 9100}],
+        }
+    ]
+
     assert otlp["egress"] == [
         {
             "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "soa-observability"}}}],

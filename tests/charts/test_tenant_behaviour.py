@@ -123,10 +123,13 @@ def test_beat_is_a_single_scheduler_replaced_not_rolled(tenant_default: list[Man
     assert beat["spec"]["strategy"] == {"type": "Recreate"}
 
 
-def test_api_serves_healthz_on_port_8000(tenant_default: list[Manifest]) -> None:
+def test_api_serves_healthz_on_port_8000_and_metrics_on_9100(tenant_default: list[Manifest]) -> None:
     api = find(tenant_default, "Deployment", "soa-api")["spec"]["template"]["spec"]["containers"][0]
 
-    assert api["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert api["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9100, "protocol": "TCP"},
+    ]
     assert api["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert api["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
 

@@ -11,7 +11,9 @@ from soa_platform.identity.models import Role
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: EmailStr
+    # not EmailStr: an account's address was validated when it was created (the embedded admin's
+    # `.local` domain is one email-validator refuses)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     password: str = Field(min_length=1, max_length=1024)
 
 

@@ -15,6 +15,7 @@ from soa_platform.identity.models import Role, User
 from soa_platform.messaging import repository
 from soa_platform.messaging.models import Conversation, ConversationKind, Message
 from soa_platform.messaging.schemas import ConversationCreate, MessageOut
+from soa_platform.metrics import MESSAGES
 from soa_platform.notifications import service as notifications
 
 MENTION = re.compile(r"<@(\d{1,18})>")
@@ -162,6 +163,11 @@ async def post(
     await repository.add_mentions(uow.session, message, mentioned)
     await _notify_mentions(uow, platform, message, mentioned)
     out = to_out(message, {}, mentioned)
+
+    async def count() -> None:
+        MESSAGES.inc()
+
+    uow.after_commit(count)
     _announce(uow, platform, members, {"type": "message.created", "message": out.model_dump(mode="json")})
     return out, True
 
