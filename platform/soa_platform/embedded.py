@@ -156,7 +156,8 @@ def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
 def _print_welcome(console: Console, url: str, password: str | None, data_dir: Path) -> None:
     console.print(f"\n[green]SOA is up:[/] {url}   (API docs: {url}/docs, spec: {url}/openapi.json)")
     if password:
-        console.print(f"first admin: [bold]{ADMIN_EMAIL}[/]  password: [bold]{password}[/]  (shown once)")
+        console.print(f"first admin: [bold]{ADMIN_EMAIL}[/]  password: [bold]{password}[/]")
+        console.print(f"(kept, readable only by you, in {data_dir / 'secrets' / 'initial-admin-password'})")
     else:
         console.print(
             f"log in as [bold]{ADMIN_EMAIL}[/] with the password in {data_dir / 'secrets' / 'initial-admin-password'}"
