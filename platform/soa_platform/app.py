@@ -44,6 +44,7 @@ def create_app(
     )
     app.state.platform = platform
     _add_error_handlers(app)
+    _document_validation_errors(app)
     _add_routers(app)
     return app
 
@@ -61,6 +62,32 @@ def _add_routers(app: FastAPI) -> None:
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "detail": message, **extra}, status_code=status, headers=headers)
+
+
+# the body `validation_error` sends, in place of FastAPI's default 422 schema ({"detail": [problems]})
+VALIDATION_ERROR_SCHEMA = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["error", "detail", "problems"],
+    "properties": {
+        "error": {"type": "string", "const": "invalid_payload"},
+        "detail": {"type": "string"},
+        "problems": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+    },
+}
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = build().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -39,7 +39,7 @@ def export(self: Any, export_id: int) -> bool:
 def sweep_exports(self: Any) -> int:
     """Enqueue again the exports pending for longer than the sweep interval; returns how many."""
     runtime = runtime_for(self.app)
-    age = timedelta(seconds=runtime.worker_settings.audit_export_sweep_seconds)
+    age = timedelta(seconds=runtime.settings.audit_export_sweep_seconds)
     export_ids = runtime.run(stale_export_ids(runtime.db, requested_before=utcnow() - age))
     for export_id in export_ids:
         self.app.send_task(EXPORT, args=[export_id])

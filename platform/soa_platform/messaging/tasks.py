@@ -28,6 +28,6 @@ def purge_expired(self: Any) -> int:
     """Hard-delete messages older than the retention period; returns how many were deleted."""
     runtime = runtime_for(self.app)
     result = runtime.run(
-        purge_expired_messages(runtime.db, runtime.settings, batch_size=runtime.worker_settings.retention_batch_size)
+        purge_expired_messages(runtime.db, runtime.settings, batch_size=runtime.settings.retention_batch_size)
     )
     return result.deleted

@@ -38,13 +38,13 @@ def deliver(self: Any, entry_id: int) -> bool:
 def sweep(self: Any) -> int:
     """Re-enqueue undelivered entries whose enqueue was lost or whose retries ran out; returns how many."""
     runtime = runtime_for(self.app)
-    worker_settings = runtime.worker_settings
+    settings = runtime.settings
     entry_ids = runtime.run(
         entries_to_resend(
             runtime.db,
-            first_delay=worker_settings.outbox_retry_after_seconds,
-            max_delay=worker_settings.outbox_retry_max_delay_seconds,
-            max_attempts=worker_settings.outbox_max_attempts,
+            first_delay=settings.outbox_retry_after_seconds,
+            max_delay=settings.outbox_retry_max_delay_seconds,
+            max_attempts=settings.outbox_max_attempts,
         )
     )
     for entry_id in entry_ids:

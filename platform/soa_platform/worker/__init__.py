@@ -5,6 +5,5 @@ from soa_platform.worker.dispatcher import CeleryDispatcher
 from soa_platform.worker.heartbeat import healthcheck
 from soa_platform.worker.process import run_beat, run_worker
 from soa_platform.worker.runtime import run
-from soa_platform.worker.settings import WorkerSettings
 
-__all__ = ["CeleryDispatcher", "WorkerSettings", "create_celery", "healthcheck", "run", "run_beat", "run_worker"]
+__all__ = ["CeleryDispatcher", "create_celery", "healthcheck", "run", "run_beat", "run_worker"]

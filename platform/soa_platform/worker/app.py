@@ -13,7 +13,6 @@ from typing import Any
 from celery import Celery  # type: ignore[import-untyped,unused-ignore]
 
 from soa_platform.settings import PlatformSettings
-from soa_platform.worker.settings import WorkerSettings
 
 TASK_MODULES = (
     "soa_platform.notifications.tasks",
@@ -44,22 +43,22 @@ def is_sqlalchemy_broker(url: str) -> bool:
     return url.startswith(SQLALCHEMY_BROKER_PREFIXES)
 
 
-def transport_options(url: str, worker_settings: WorkerSettings) -> dict[str, Any]:
+def transport_options(url: str, settings: PlatformSettings) -> dict[str, Any]:
     """Options of kombu 5.7's Redis transport (names as in kombu/transport/redis.py); none for the others."""
     if url.startswith(("redis://", "rediss://", "redis+socket://", "sentinel://")):
         return {
-            "visibility_timeout": worker_settings.broker_visibility_timeout,
-            "unacked_restore_interval": worker_settings.broker_unacked_restore_interval,
-            "unacked_restore_throttle": worker_settings.broker_unacked_restore_throttle,
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "unacked_restore_interval": settings.broker_unacked_restore_interval,
+            "unacked_restore_throttle": settings.broker_unacked_restore_throttle,
         }
     return {}
 
 
-def beat_schedule(worker_settings: WorkerSettings) -> dict[str, dict[str, Any]]:
+def beat_schedule(settings: PlatformSettings) -> dict[str, dict[str, Any]]:
     """The periodic tasks; each expires after its interval so a backlog never runs twice in a row."""
-    sweep = worker_settings.outbox_sweep_seconds
-    purge = worker_settings.retention_purge_seconds
-    exports = worker_settings.audit_export_sweep_seconds
+    sweep = settings.outbox_sweep_seconds
+    purge = settings.retention_purge_seconds
+    exports = settings.audit_export_sweep_seconds
     return {
         "outbox-sweep": {"task": "soa.notifications.sweep", "schedule": sweep, "options": {"expires": sweep}},
         "retention-purge": {"task": "soa.messaging.purge_expired", "schedule": purge, "options": {"expires": purge}},
@@ -67,9 +66,8 @@ def beat_schedule(worker_settings: WorkerSettings) -> dict[str, dict[str, Any]]:
     }
 
 
-def create_celery(settings: PlatformSettings, worker_settings: WorkerSettings | None = None) -> Celery:
+def create_celery(settings: PlatformSettings) -> Celery:
     """A configured Celery app with every task registered."""
-    worker_settings = worker_settings or WorkerSettings()
     url = broker_url(settings)
     for module in TASK_MODULES:  # registers the shared tasks, also in processes that only publish
         importlib.import_module(module)
@@ -77,7 +75,7 @@ def create_celery(settings: PlatformSettings, worker_settings: WorkerSettings | 
     if is_sqlalchemy_broker(url):
         from soa_platform.worker import sqla_broker
 
-        sqla_broker.Transport.polling_interval = worker_settings.broker_polling_interval
+        sqla_broker.Transport.polling_interval = settings.broker_polling_interval
         # kombu prefers a `sqla+` prefix over `broker_transport`: name our transport and pass the bare database URL
         kombu_url, transport = url.split("+", 1)[1], SQLALCHEMY_TRANSPORT
     app = Celery(f"soa-{settings.tenant}")
@@ -91,7 +89,7 @@ def create_celery(settings: PlatformSettings, worker_settings: WorkerSettings | 
         event_serializer="json",
         task_ignore_result=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options=transport_options(url, worker_settings),
+        broker_transport_options=transport_options(url, settings),
         broker_connection_retry_on_startup=True,
         # with acks_late the broker redelivers after a lost connection anyway: don't finish a second copy
         worker_cancel_long_running_tasks_on_connection_loss=True,
@@ -101,13 +99,12 @@ def create_celery(settings: PlatformSettings, worker_settings: WorkerSettings | 
         enable_utc=True,
         timezone="UTC",
         include=list(TASK_MODULES),
-        beat_schedule=beat_schedule(worker_settings),
+        beat_schedule=beat_schedule(settings),
         beat_scheduler=BEAT_SCHEDULER,
-        beat_schedule_filename=worker_settings.beat_schedule_file,
-        beat_max_loop_interval=worker_settings.heartbeat_interval_seconds,
+        beat_schedule_filename=settings.beat_schedule_file,
+        beat_max_loop_interval=settings.heartbeat_interval_seconds,
     )
     app.soa_settings = settings
-    app.soa_worker_settings = worker_settings
 
     from soa_platform.worker import heartbeat, runtime
 
@@ -116,12 +113,9 @@ def create_celery(settings: PlatformSettings, worker_settings: WorkerSettings | 
     return app
 
 
-def app_settings(app: Any) -> tuple[PlatformSettings, WorkerSettings]:
+def app_settings(app: Any) -> PlatformSettings:
     """The settings `create_celery` attached to `app` (read from the environment for a foreign app)."""
     settings = getattr(app, "soa_settings", None)
-    worker_settings = getattr(app, "soa_worker_settings", None)
     if not isinstance(settings, PlatformSettings):
         settings = PlatformSettings()
-    if not isinstance(worker_settings, WorkerSettings):
-        worker_settings = WorkerSettings()
-    return settings, worker_settings
+    return settings

@@ -18,7 +18,6 @@ from celery.beat import PersistentScheduler  # type: ignore[import-untyped,unuse
 
 from soa_platform.settings import PlatformSettings
 from soa_platform.worker.app import app_settings
-from soa_platform.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,10 @@ class HeartbeatFile(bootsteps.StartStopStep):  # type: ignore[misc]
         self._timer_entry: Any = None
 
     def start(self, consumer: Any) -> None:
-        settings, worker_settings = app_settings(consumer.app)
+        settings = app_settings(consumer.app)
         path = settings.worker_heartbeat_file
         touch(path)
-        self._timer_entry = consumer.timer.call_repeatedly(worker_settings.heartbeat_interval_seconds, touch, (path,))
+        self._timer_entry = consumer.timer.call_repeatedly(settings.heartbeat_interval_seconds, touch, (path,))
 
     def stop(self, consumer: Any) -> None:
         if self._timer_entry is not None:
@@ -63,14 +62,14 @@ class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]
     """Beat's scheduler (its schedule in the shelve file `beat_schedule_file`) touching the beat heartbeat."""
 
     def tick(self, *args: Any, **kwargs: Any) -> Any:
-        touch(app_settings(self.app)[0].beat_heartbeat_file)
+        touch(app_settings(self.app).beat_heartbeat_file)
         return super().tick(*args, **kwargs)
 
 
 def healthcheck(kind: ProcessKind, settings: PlatformSettings, *, max_age_seconds: float | None = None) -> int:
     """Exit code of the `soa worker|beat` liveness probe: 0 if the heartbeat is fresh, else 1 and one line why."""
     if max_age_seconds is None:
-        max_age_seconds = WorkerSettings().heartbeat_max_age_seconds
+        max_age_seconds = settings.heartbeat_max_age_seconds
     path = settings.worker_heartbeat_file if kind == "worker" else settings.beat_heartbeat_file
     try:
         age = time.time() - Path(path).stat().st_mtime

@@ -6,7 +6,6 @@ from soa_platform.settings import PlatformSettings
 from soa_platform.telemetry import shutdown_tracing
 from soa_platform.worker.app import create_celery
 from soa_platform.worker.heartbeat import healthcheck
-from soa_platform.worker.settings import WorkerSettings
 
 __all__ = ["healthcheck", "run_beat", "run_worker"]
 
@@ -16,19 +15,17 @@ def run_worker(
     *,
     concurrency: int | None = None,
     beat: bool = False,
-    worker_settings: WorkerSettings | None = None,
 ) -> int:
     """Run a Celery worker until it is stopped (SIGTERM: warm shutdown); returns its exit code.
 
     `beat=True` also runs the scheduler in a child process (the embedded default: one worker, one beat).
     Tracing is set up per pool process (`worker_process_init`), not here: threads do not survive a fork.
     """
-    worker_settings = worker_settings or WorkerSettings()
-    app = create_celery(settings, worker_settings)
-    pool = worker_settings.worker_pool
+    app = create_celery(settings)
+    pool = settings.worker_pool
     worker = app.Worker(
         pool_cls=pool,
-        concurrency=1 if pool == "solo" else concurrency or worker_settings.worker_concurrency,
+        concurrency=1 if pool == "solo" else concurrency or settings.worker_concurrency,
         beat=beat,
         loglevel="INFO",
         # no broadcast chatter between workers: they share nothing but the queue
@@ -40,9 +37,9 @@ def run_worker(
     return int(worker.exitcode or 0)
 
 
-def run_beat(settings: PlatformSettings, *, worker_settings: WorkerSettings | None = None) -> int:
+def run_beat(settings: PlatformSettings) -> int:
     """Run the beat scheduler until it is stopped; it publishes the periodic tasks (run exactly one)."""
-    app = create_celery(settings, worker_settings)
+    app = create_celery(settings)
     try:
         app.Beat(loglevel="INFO").run()  # tracing starts in `beat_init` (see runtime.connect_process_signals)
     finally:

@@ -23,7 +23,6 @@ from celery import current_app, signals  # type: ignore[import-untyped,unused-ig
 from soa_platform.db import Database
 from soa_platform.settings import PlatformSettings
 from soa_platform.telemetry import instrument_engine, setup_tracing, shutdown_tracing
-from soa_platform.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +34,15 @@ BEAT_SERVICE_NAME = "soa-beat"
 class TaskRuntime:
     """One process's event loop thread, database and HTTP client."""
 
-    def __init__(self, settings: PlatformSettings, worker_settings: WorkerSettings) -> None:
+    def __init__(self, settings: PlatformSettings) -> None:
         self.pid = os.getpid()
         self.settings = settings
-        self.worker_settings = worker_settings
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="soa-task-loop", daemon=True)
         self._thread.start()
         self.db = Database(settings.sqlalchemy_url)
         instrument_engine(self.db.engine)
-        self.http = httpx.AsyncClient(timeout=worker_settings.webhook_timeout_seconds, follow_redirects=False)
+        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line per request shows the webhook URL
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -98,13 +96,13 @@ _lock = threading.Lock()
 _runtime: TaskRuntime | None = None
 
 
-def start_runtime(settings: PlatformSettings, worker_settings: WorkerSettings) -> TaskRuntime:
+def start_runtime(settings: PlatformSettings) -> TaskRuntime:
     """This process's runtime, with tracing set up (idempotent; a forked child builds its own)."""
     global _runtime
     with _lock:
         if _runtime is None or _runtime.pid != os.getpid():
             setup_tracing(SERVICE_NAME, settings)
-            _runtime = TaskRuntime(settings, worker_settings)
+            _runtime = TaskRuntime(settings)
         return _runtime
 
 
@@ -115,7 +113,7 @@ def runtime_for(app: Any) -> TaskRuntime:
         return current
     from soa_platform.worker.app import app_settings
 
-    return start_runtime(*app_settings(app))
+    return start_runtime(app_settings(app))
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -145,7 +143,7 @@ def connect_process_signals(app: Any) -> None:
     def on_beat_init(**_: Any) -> None:
         from soa_platform.worker.app import app_settings
 
-        setup_tracing(BEAT_SERVICE_NAME, app_settings(app)[0])
+        setup_tracing(BEAT_SERVICE_NAME, app_settings(app))
 
     # weak receivers kept alive by the app: an app that is dropped (tests, a rebuilt api) leaves nothing behind
     app.soa_signal_receivers = (on_process_init, on_process_shutdown, on_beat_init)

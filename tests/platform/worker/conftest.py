@@ -19,7 +19,7 @@ from soa_platform.identity.models import User
 from soa_platform.messaging.models import Conversation, ConversationKind, Message
 from soa_platform.migrate import upgrade
 from soa_platform.settings import PlatformSettings
-from soa_platform.worker import CeleryDispatcher, WorkerSettings, create_celery
+from soa_platform.worker import CeleryDispatcher, create_celery
 from tests.platform.worker.webhook import WebhookReceiver
 from tests.support.processes import ManagedProcess, wait_until
 
@@ -49,10 +49,6 @@ class WorkerEnv:
     @property
     def settings(self) -> PlatformSettings:
         return PlatformSettings.model_validate(self.soa_fields())
-
-    @property
-    def worker_settings(self) -> WorkerSettings:
-        return WorkerSettings.model_validate(self.soa_fields())
 
     def soa_fields(self) -> dict[str, str]:
         """The SOA_* variables as settings fields (what the processes read from their environment)."""
@@ -128,7 +124,7 @@ async def db(worker_env: WorkerEnv) -> AsyncIterator[Database]:
 @pytest.fixture
 def dispatcher(worker_env: WorkerEnv) -> Iterator[CeleryDispatcher]:
     """Publishes like the api does, to the test's broker."""
-    dispatcher = CeleryDispatcher(create_celery(worker_env.settings, worker_env.worker_settings))
+    dispatcher = CeleryDispatcher(create_celery(worker_env.settings))
     yield dispatcher
     dispatcher.close()
 

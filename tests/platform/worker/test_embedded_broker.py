@@ -30,7 +30,7 @@ async def test_an_embedded_worker_runs_tasks_and_beat(tmp_path: Path) -> None:
     await asyncio.to_thread(upgrade, database_url)
     env = WorkerEnv(tmp_path, worker_environment(tmp_path, database_url, f"sqla+sqlite:///{tmp_path / 'broker.db'}"))
     db = Database(database_url)
-    dispatcher = CeleryDispatcher(create_celery(env.settings, env.worker_settings))
+    dispatcher = CeleryDispatcher(create_celery(env.settings))
     try:
         async with db.unit_of_work() as uow:
             admin = User(email="admin@alpha.gov.pk", display_name="Admin")

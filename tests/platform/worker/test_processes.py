@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from soa_platform.settings import PlatformSettings
-from soa_platform.worker import WorkerSettings, create_celery, healthcheck
+from soa_platform.worker import create_celery, healthcheck
 from tests.platform.worker.conftest import KEY, WorkerEnv
 from tests.support.processes import wait_until
 
@@ -31,9 +31,10 @@ def test_beat_keeps_its_heartbeat_fresh(worker_env: WorkerEnv) -> None:
     assert list(worker_env.tmp_path.glob("beat-schedule*"))  # under SOA_BEAT_SCHEDULE_FILE, not the read-only root
 
 
-def _app(broker_url: str = "redis://127.0.0.1:6379/0", **worker_settings: object) -> Any:
-    settings = PlatformSettings(environment="test", signing_key=KEY, session_key=KEY, broker_url=broker_url)
-    return create_celery(settings, WorkerSettings(**worker_settings))  # type: ignore[arg-type]
+def _app(broker_url: str = "redis://127.0.0.1:6379/0", **overrides: Any) -> Any:
+    values: dict[str, Any] = {"environment": "test", "signing_key": KEY, "session_key": KEY, "broker_url": broker_url}
+    settings = PlatformSettings(**values, **overrides)
+    return create_celery(settings)
 
 
 def test_the_app_speaks_json_only_and_reserves_one_task_at_a_time() -> None:
