@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soa_platform import __version__
@@ -17,6 +18,9 @@ from soa_platform.context import Platform
 from soa_platform.errors import DomainError
 
 log = logging.getLogger(__name__)
+
+# PostgreSQL's "invalid byte sequence": a NUL character, which no text column can hold
+CHARACTER_NOT_IN_REPERTOIRE = "22021"
 
 Lifespan = Callable[[], Awaitable[None]]
 
@@ -103,6 +107,12 @@ def _add_error_handlers(app: FastAPI) -> None:
             for item in error.errors()
         ]
         return _error(422, "invalid_payload", "the request does not match the schema", problems=problems)
+
+    @app.exception_handler(DBAPIError)
+    async def unstorable_text(_request: Request, error: DBAPIError) -> JSONResponse:
+        if getattr(error.orig, "sqlstate", None) == CHARACTER_NOT_IN_REPERTOIRE:
+            return _error(422, "invalid_payload", "text must not contain NUL characters", problems=[])
+        raise error  # any other database failure is a 500 (below)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -60,7 +60,7 @@ async def get_retention(_admin: AdminUser, platform: PlatformDep, uow: UowDep) -
     return RetentionOut(days=days, source=source)
 
 
-@router.put("/v1/admin/retention", response_model=RetentionOut)
+@router.put("/v1/admin/retention", response_model=RetentionOut, responses={400: {}})
 async def put_retention(body: Retention, admin: AdminUser, platform: PlatformDep, uow: UowDep) -> RetentionOut:
     """Keep messages this many days (0: forever); the hourly purge applies it."""
     await service.set_retention(uow, platform, admin, body.days)

@@ -19,7 +19,7 @@ async def auth_config(platform: PlatformDep) -> AuthConfig:
     return AuthConfig(tenant=s.tenant, display_name=s.display_name, local_accounts=s.local_accounts, oidc=oidc)
 
 
-@router.post("/v1/auth/login", response_model=TokenResponse, responses={401: {}, 403: {}, 429: {}})
+@router.post("/v1/auth/login", response_model=TokenResponse, responses={400: {}, 401: {}, 403: {}, 429: {}})
 async def login(body: LoginRequest, request: Request, platform: PlatformDep, uow: UowDep) -> TokenResponse:
     """Exchange a local account's e-mail and password for an access token."""
     await platform.limiter.hit("login", client_ip(request) or "unknown")
@@ -29,6 +29,6 @@ async def login(body: LoginRequest, request: Request, platform: PlatformDep, uow
     return TokenResponse(access_token=token, expires_in=expires_in)
 
 
-@router.get("/v1/me", response_model=UserOut)
+@router.get("/v1/me", response_model=UserOut, responses={401: {}})
 async def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user)

@@ -140,7 +140,13 @@ async def remove_member(
     "/v1/conversations/{conversation_id}/messages",
     response_model=MessageOut,
     status_code=201,
-    responses={200: {"description": "a retry: the message stored by the first request"}, 409: {}, 413: {}, 429: {}},
+    responses={
+        200: {"description": "a retry: the message stored by the first request"},
+        400: {},
+        409: {},
+        413: {},
+        429: {},
+    },
 )
 async def post_message(
     conversation_id: ConversationId,
@@ -204,7 +210,7 @@ async def _visible_message(uow: UowDep, user: User, message_id: int) -> Message:
     return message
 
 
-@router.patch("/v1/messages/{message_id}", response_model=MessageOut, responses={403: {}, 413: {}})
+@router.patch("/v1/messages/{message_id}", response_model=MessageOut, responses={400: {}, 403: {}, 413: {}})
 async def edit_message(
     message_id: MessageIdPath, body: MessageEdit, user: WritingUser, platform: PlatformDep, uow: UowDep
 ) -> MessageOut:
@@ -243,7 +249,7 @@ async def mark_read(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/v1/search", response_model=SearchResults)
+@router.get("/v1/search", response_model=SearchResults, responses={400: {}})
 async def search(
     user: CurrentUser,
     uow: UowDep,
