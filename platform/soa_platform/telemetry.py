@@ -20,24 +20,32 @@ HEALTH_URLS = "healthz,readyz"
 _provider: TracerProvider | None = None
 
 
+def exporting(exporter: SpanExporter | None = None) -> bool:
+    """Whether spans would go anywhere: without an exporter, tracing is skipped entirely (it costs the api
+    about a sixth of its CPU — docs/performance.md)."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    return exporter is not None or bool(endpoint)
+
+
 def setup_tracing(
     service_name: str, settings: PlatformSettings, *, exporter: SpanExporter | None = None
-) -> TracerProvider:
-    """Install the process's tracer provider (idempotent) with an OTLP exporter when one is configured."""
+) -> TracerProvider | None:
+    """Install the process's tracer provider (idempotent) with an OTLP exporter; None when nothing exports."""
     global _provider
-    if _provider is not None:
+    if _provider is not None or not exporting(exporter):
         return _provider
     resource = Resource.create(
         {"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name), "soa.tenant": settings.tenant}
     )
     provider = TracerProvider(resource=resource)
-    processor: SpanProcessor | None = None
-    if exporter is not None:
-        processor = BatchSpanProcessor(exporter, schedule_delay_millis=200)
-    elif os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        processor = BatchSpanProcessor(_otlp_exporter(), schedule_delay_millis=500)
-    if processor is not None:
-        provider.add_span_processor(processor)
+    processor: SpanProcessor = (
+        BatchSpanProcessor(exporter, schedule_delay_millis=200)
+        if exporter is not None
+        else BatchSpanProcessor(_otlp_exporter(), schedule_delay_millis=500)
+    )
+    provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _provider = provider
     _instrument_libraries()
@@ -61,13 +69,17 @@ def _instrument_libraries() -> None:
 
 
 def instrument_engine(engine: Any) -> None:
-    """Trace SQL of one SQLAlchemy async engine."""
+    """Trace SQL of one SQLAlchemy async engine (only once tracing is set up)."""
+    if _provider is None:
+        return
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, enable_commenter=False)
 
 
 def instrument_app(app: Any) -> None:
+    if _provider is None:
+        return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls=HEALTH_URLS)
