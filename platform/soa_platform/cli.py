@@ -37,12 +37,13 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from soa_platform import metrics
+        from soa_platform.logs import api_log_config
 
         settings = _settings()
         metrics.serve(settings.metrics_port)
         uvicorn.run(
             "soa_platform.bootstrap:create_api", factory=True, host=host, port=port, proxy_headers=True,
-            log_level="info", access_log=False, ws_max_size=65536,
+            log_level="info", access_log=False, ws_max_size=65536, log_config=api_log_config(),
         )  # fmt: skip
 
     @app.command(help="Run a Celery worker.")

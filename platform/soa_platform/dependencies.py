@@ -17,7 +17,8 @@ from soa_platform.identity.models import Role, User
 _bearer = HTTPBearer(auto_error=False, description="An access token of this tenant (local login or its OIDC issuer)")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async: a plain def would be run in the thread pool on every request
     platform: Platform = request.app.state.platform
     return platform
 
