@@ -51,6 +51,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.support` importabl
 
 import uvloop  # noqa: E402
 
+from bench_report import fmt, log, table  # noqa: E402
 from messaging_procs import CPU_GROUPS, CpuMeter, Profiler, Stack, rss_mb, summarize_profile  # noqa: E402
 from messaging_seed import Seeded, seed  # noqa: E402
 from messaging_users import LABELS, Population, Window  # noqa: E402
@@ -302,22 +303,6 @@ class Controller:
 
 def cpu_groups(args: argparse.Namespace) -> list[str]:
     return [name for name in CPU_GROUPS if name != "py-spy" or args.profile] + ["others"]
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def fmt(value: float | None, spec: str = ".1f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = ["| " + " | ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
-    return "\n".join([line, sep, *body])
 
 
 def ratio(value: float | None, base: float | None) -> str:

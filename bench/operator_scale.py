@@ -53,6 +53,7 @@ from tests.support.kube_emulator_kubelet import (  # noqa: E402  # FakeKubelet's
     _statefulset_status,
 )
 
+from bench_report import fmt, log, table  # noqa: E402
 from soa_operator import labels  # noqa: E402
 from soa_operator.api.crd import build_crd  # noqa: E402
 from soa_operator.reconcile.kinds import CHART_KINDS, SECRET  # noqa: E402
@@ -692,22 +693,6 @@ def reads_since(kube: KubeEmulator, mark: int) -> tuple[collections.Counter[str]
 
 
 # ---- reporting ---------------------------------------------------------------------------------------
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def fmt(value: float | None, spec: str = ".1f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    body = ["| " + " | ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
-    return "\n".join([line, sep, *body])
 
 
 def report(results: list[Result], args: argparse.Namespace) -> bool:
