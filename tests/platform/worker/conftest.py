@@ -18,6 +18,8 @@ from soa_platform.db import Database, utcnow
 from soa_platform.identity.models import User
 from soa_platform.messaging.models import Conversation, ConversationKind, Message
 from soa_platform.migrate import upgrade
+from soa_platform.notifications import service as notifications
+from soa_platform.notifications.models import OutboxEntry
 from soa_platform.settings import PlatformSettings
 from soa_platform.worker import CeleryDispatcher, create_celery
 from tests.platform.worker.webhook import WebhookReceiver
@@ -186,3 +188,26 @@ async def post(db: Database, chat: Chat, created_at: datetime | None = None, thr
         uow.session.add(message)
         await uow.session.flush()
         return message.id
+
+
+async def mention(db: Database, excerpt: str = "hi") -> OutboxEntry:
+    """A committed message that mentions the reader, and its outbox entry."""
+    chat = await make_chat(db)
+    message_id = await post(db, chat)
+    async with db.unit_of_work() as uow:
+        return await notifications.add_mention(
+            uow.session,
+            message_id=message_id,
+            conversation_id=chat.conversation_id,
+            user_id=chat.reader_id,
+            author_id=chat.author_id,
+            excerpt=excerpt,
+            tenant="alpha",
+        )
+
+
+async def reload_entry(db: Database, entry_id: int) -> OutboxEntry:
+    async with db.sessions() as session:
+        entry = await session.get(OutboxEntry, entry_id)
+        assert entry is not None
+        return entry

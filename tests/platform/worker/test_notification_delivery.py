@@ -5,46 +5,23 @@ from __future__ import annotations
 import asyncio
 
 from soa_platform.db import Database
-from soa_platform.notifications import service
 from soa_platform.notifications.models import OutboxEntry
 from soa_platform.worker import CeleryDispatcher
-from tests.platform.worker.conftest import WorkerEnv, eventually, make_chat, post
+from tests.platform.worker.conftest import WorkerEnv, eventually, mention, reload_entry
 from tests.platform.worker.webhook import WebhookReceiver
 
 DELIVER = "soa.notifications.deliver"
 
 
-async def _mention(db: Database) -> OutboxEntry:
-    chat = await make_chat(db)
-    message_id = await post(db, chat)
-    async with db.unit_of_work() as uow:
-        return await service.add_mention(
-            uow.session,
-            message_id=message_id,
-            conversation_id=chat.conversation_id,
-            user_id=chat.reader_id,
-            author_id=chat.author_id,
-            excerpt="hello @reader",
-            tenant="alpha",
-        )
-
-
-async def _entry(db: Database, entry_id: int) -> OutboxEntry:
-    async with db.sessions() as session:
-        entry = await session.get(OutboxEntry, entry_id)
-        assert entry is not None
-        return entry
-
-
 async def _delivered(db: Database, entry_id: int) -> OutboxEntry | None:
-    entry = await _entry(db, entry_id)
+    entry = await reload_entry(db, entry_id)
     return entry if entry.delivered_at is not None else None
 
 
 async def test_a_mention_is_posted_with_its_idempotency_key_and_marked_delivered(
     worker_env: WorkerEnv, webhook: WebhookReceiver, db: Database, dispatcher: CeleryDispatcher
 ) -> None:
-    entry = await _mention(db)
+    entry = await mention(db, "hello @reader")
     worker_env.start_worker()
 
     await dispatcher.send(DELIVER, entry.id)
@@ -60,7 +37,7 @@ async def test_a_mention_is_posted_with_its_idempotency_key_and_marked_delivered
 async def test_a_task_of_a_killed_worker_is_redelivered_and_takes_effect_once(
     worker_env: WorkerEnv, webhook: WebhookReceiver, db: Database, dispatcher: CeleryDispatcher
 ) -> None:
-    entry = await _mention(db)
+    entry = await mention(db, "hello @reader")
     webhook.hold_first = True
     first = worker_env.start_worker()
     await dispatcher.send(DELIVER, entry.id)
@@ -68,7 +45,7 @@ async def test_a_task_of_a_killed_worker_is_redelivered_and_takes_effect_once(
 
     first.kill()
     webhook.release()
-    assert (await _entry(db, entry.id)).delivered_at is None  # the killed attempt's transaction never committed
+    assert (await reload_entry(db, entry.id)).delivered_at is None  # the killed attempt's transaction never committed
     worker_env.start_worker()
 
     delivered = await eventually(lambda: _delivered(db, entry.id), what="redelivery to the second worker")
@@ -80,7 +57,7 @@ async def test_a_task_of_a_killed_worker_is_redelivered_and_takes_effect_once(
 async def test_a_refused_delivery_is_recorded_and_retried(
     worker_env: WorkerEnv, webhook: WebhookReceiver, db: Database, dispatcher: CeleryDispatcher
 ) -> None:
-    entry = await _mention(db)
+    entry = await mention(db, "hello @reader")
     webhook.answers = [503]
     worker_env.start_worker()
 
@@ -96,7 +73,7 @@ async def test_beat_sweeps_up_an_entry_whose_enqueue_was_lost(
     worker_env: WorkerEnv, webhook: WebhookReceiver, db: Database
 ) -> None:
     worker_env.values.update(SOA_OUTBOX_SWEEP_SECONDS="1", SOA_OUTBOX_RETRY_AFTER_SECONDS="0.5")
-    entry = await _mention(db)  # and no task sent: as if the api died right after its commit
+    entry = await mention(db, "hello @reader")  # and no task sent: as if the api died right after its commit
     worker_env.start_worker()
     worker_env.start_beat()
 

@@ -13,34 +13,12 @@ from soa_platform.notifications import service
 from soa_platform.notifications.delivery import NO_WEBHOOK, EntryBusy, deliver_entry, entries_to_resend
 from soa_platform.notifications.models import OutboxEntry
 from soa_platform.notifications.repository import lock_pending
-from tests.platform.worker.conftest import WorkerEnv, make_chat, post
+from tests.platform.worker.conftest import WorkerEnv, mention, reload_entry
 from tests.platform.worker.webhook import WebhookReceiver
 
 
 async def _due(db: Database, now: datetime) -> Sequence[int]:
     return await entries_to_resend(db, first_delay=30.0, max_delay=3600.0, max_attempts=5, now=now)
-
-
-async def _mention(db: Database) -> OutboxEntry:
-    chat = await make_chat(db)
-    message_id = await post(db, chat)
-    async with db.unit_of_work() as uow:
-        return await service.add_mention(
-            uow.session,
-            message_id=message_id,
-            conversation_id=chat.conversation_id,
-            user_id=chat.reader_id,
-            author_id=chat.author_id,
-            excerpt="hi",
-            tenant="alpha",
-        )
-
-
-async def _reload(db: Database, entry_id: int) -> OutboxEntry:
-    async with db.sessions() as session:
-        entry = await session.get(OutboxEntry, entry_id)
-        assert entry is not None
-        return entry
 
 
 async def _update(db: Database, entry_id: int, **values: object) -> None:
@@ -52,7 +30,7 @@ async def _update(db: Database, entry_id: int, **values: object) -> None:
 
 
 async def test_a_mention_is_recorded_once(worker_env: WorkerEnv, db: Database) -> None:
-    entry = await _mention(db)
+    entry = await mention(db)
     async with db.unit_of_work() as uow:
         again = await service.add_mention(uow.session, tenant="alpha", excerpt="hi again", **{
             key: entry.payload[key] for key in ("message_id", "conversation_id", "user_id", "author_id")
@@ -63,7 +41,7 @@ async def test_a_mention_is_recorded_once(worker_env: WorkerEnv, db: Database) -
 
 
 async def test_a_delivery_in_progress_elsewhere_is_retried_not_repeated(worker_env: WorkerEnv, db: Database) -> None:
-    entry = await _mention(db)
+    entry = await mention(db)
     async with httpx.AsyncClient() as http, db.unit_of_work() as other_worker:
         assert await lock_pending(other_worker.session, entry.id) is not None
         with pytest.raises(EntryBusy):
@@ -71,7 +49,7 @@ async def test_a_delivery_in_progress_elsewhere_is_retried_not_repeated(worker_e
 
 
 async def test_a_delivered_entry_is_not_posted_again(worker_env: WorkerEnv, db: Database) -> None:
-    entry = await _mention(db)
+    entry = await mention(db)
     with WebhookReceiver() as webhook:
         async with httpx.AsyncClient() as http:
             assert await deliver_entry(db, http, webhook.url, entry.id) is True
@@ -80,11 +58,11 @@ async def test_a_delivered_entry_is_not_posted_again(worker_env: WorkerEnv, db: 
 
 
 async def test_without_a_webhook_an_entry_is_closed_with_the_reason(worker_env: WorkerEnv, db: Database) -> None:
-    entry = await _mention(db)
+    entry = await mention(db)
     async with httpx.AsyncClient() as http:
         assert await deliver_entry(db, http, "", entry.id) is False
 
-    closed = await _reload(db, entry.id)
+    closed = await reload_entry(db, entry.id)
     assert closed.delivered_at is not None
     assert closed.last_error == NO_WEBHOOK
 
@@ -92,8 +70,8 @@ async def test_without_a_webhook_an_entry_is_closed_with_the_reason(worker_env: 
 async def test_the_sweep_resends_old_undelivered_entries_with_growing_spacing(
     worker_env: WorkerEnv, db: Database
 ) -> None:
-    entry = await _mention(db)
-    created = (await _reload(db, entry.id)).created_at
+    entry = await mention(db)
+    created = (await reload_entry(db, entry.id)).created_at
 
     assert await _due(db, created + timedelta(seconds=10)) == []
     assert await _due(db, created + timedelta(seconds=31)) == [entry.id]
@@ -103,7 +81,7 @@ async def test_the_sweep_resends_old_undelivered_entries_with_growing_spacing(
 
 
 async def test_the_sweep_leaves_delivered_and_exhausted_entries_alone(worker_env: WorkerEnv, db: Database) -> None:
-    entry = await _mention(db)
+    entry = await mention(db)
     later = utcnow() + timedelta(days=1)
     await _update(db, entry.id, attempts=5)
     assert await _due(db, later) == []
