@@ -1,9 +1,12 @@
-"""What every benchmark here prints: timestamped progress on stderr and Markdown tables."""
+"""What every benchmark here shares: timestamped progress on stderr, Markdown tables, py-spy profiles."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def log(message: str) -> None:
@@ -20,3 +23,26 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
     return "\n".join([line, sep, *body])
+
+
+class Profiler:
+    """py-spy sampling one process into collapsed stacks (the benchmarks' --profile DIR)."""
+
+    def __init__(self, pid: int, output: Path, rate: int, *, full_filenames: bool = False) -> None:
+        self.output = output
+        spy = Path(sys.executable).with_name("py-spy")
+        cmd = [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking"]
+        if full_filenames:
+            cmd.append("--full-filenames")
+        self.proc = subprocess.Popen(
+            [*cmd, "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)

@@ -51,8 +51,8 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.support` importabl
 
 import uvloop  # noqa: E402
 
-from bench_report import fmt, log, table  # noqa: E402
-from messaging_procs import CPU_GROUPS, CpuMeter, Profiler, Stack, rss_mb, summarize_profile  # noqa: E402
+from bench_report import Profiler, fmt, log, table  # noqa: E402
+from messaging_procs import CPU_GROUPS, CpuMeter, Stack, rss_mb, summarize_profile  # noqa: E402
 from messaging_seed import Seeded, seed  # noqa: E402
 from messaging_users import LABELS, Population, Window  # noqa: E402
 from soa_platform.settings import PlatformSettings  # noqa: E402
@@ -620,7 +620,10 @@ async def drive(args: argparse.Namespace, stack: Stack, seeded: Seeded, outcome:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
         targets = [(f"api-{pid}", pid) for pid in stack.api_worker_pids()] + [("generator", os.getpid())]
-        profilers = [Profiler(pid, args.profile / f"{name}.txt", args.profile_rate) for name, pid in targets]
+        # full file names: short ones are ambiguous (OTel's sqlalchemy/engine.py vs SQLAlchemy's)
+        profilers = [
+            Profiler(pid, args.profile / f"{name}.txt", args.profile_rate, full_filenames=True) for name, pid in targets
+        ]
     roots = stack.roots() | {"py-spy": [p.proc.pid for p in profilers]}
     controller = Controller(args, population, CpuMeter(roots), outcome)
     controller.api_pids = stack.api_worker_pids()

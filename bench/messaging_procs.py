@@ -11,7 +11,6 @@ import collections
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -318,28 +317,6 @@ class Stack:
             if server is not None:
                 with contextlib.suppress(Exception):
                     server.close()
-
-
-class Profiler:
-    """py-spy sampling processes into collapsed stacks (--profile DIR)."""
-
-    def __init__(self, pid: int, output: Path, rate: int) -> None:
-        self.output = output
-        spy = VENV_BIN / "py-spy"
-        cmd = [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking"]
-        cmd.append("--full-filenames")  # short names are ambiguous: OTel's sqlalchemy/engine.py vs SQLAlchemy's
-        self.proc = subprocess.Popen(
-            [*cmd, "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 def summarize_profile(path: Path, top: int = 12) -> dict[str, list[tuple[float, str]]]:

@@ -53,7 +53,7 @@ from tests.support.kube_emulator_kubelet import (  # noqa: E402  # FakeKubelet's
     _statefulset_status,
 )
 
-from bench_report import fmt, log, table  # noqa: E402
+from bench_report import Profiler, fmt, log, table  # noqa: E402
 from soa_operator import labels  # noqa: E402
 from soa_operator.api.crd import build_crd  # noqa: E402
 from soa_operator.reconcile.kinds import CHART_KINDS, SECRET  # noqa: E402
@@ -203,27 +203,6 @@ class Operator:
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-class Profiler:
-    """py-spy sampling one process into collapsed stacks (optional: --profile DIR)."""
-
-    def __init__(self, pid: int, output: Path, rate: int) -> None:
-        self.output = output
-        spy = Path(sys.executable).with_name("py-spy")
-        cmd = [str(spy), "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nonblocking"]
-        self.proc = subprocess.Popen(
-            [*cmd, "--output", str(output)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 class ScopedKubelet:
