@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-# Real PostgreSQL and Redis for the platform tests (tests/support/servers.py); SOA_APT_PACKAGES overrides, "" skips.
-APT_PACKAGES=(${SOA_APT_PACKAGES-postgresql redis-server})
+# Real servers for the platform tests (tests/support/): PostgreSQL, Redis, Janus + coturn (meetings), clamd
+# (virus scans of files) and libmagic (file type sniffing). SOA_APT_PACKAGES overrides, "" skips.
+APT_PACKAGES=(${SOA_APT_PACKAGES-postgresql redis-server libmagic1 janus coturn clamav-daemon})
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do

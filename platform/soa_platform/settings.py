@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -12,6 +14,18 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Values an operator might leave in a copied example; a process refuses to start with them.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "changethis", "secret", "password", "xxx"})
 MIN_SECRET_LENGTH = 32
+
+
+_QUANTITY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+                   "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}  # fmt: skip
+
+
+def parse_quantity(value: str) -> int:
+    """A Kubernetes quantity such as `50Gi` or `1.5G` in whole bytes."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", value.strip())
+    if match is None or match.group(2) not in _QUANTITY_UNITS:
+        raise ValueError(f"not a quantity: {value!r}")
+    return int(Decimal(match.group(1)) * _QUANTITY_UNITS[match.group(2)])
 
 
 def _split_csv(value: object) -> object:
@@ -100,7 +114,44 @@ class PlatformSettings(BaseSettings):
     retention_purge_seconds: float = Field(default=3600.0, gt=0)
     retention_batch_size: int = Field(default=500, ge=1, le=10_000)
 
-    @field_validator("admins", "allowed_email_domains", mode="before")
+    # files ([3/4]): the object store behind `soa_platform.files.storage`. "s3" is the tenant's MinIO (any
+    # S3 server); "local" is a directory served through signed api URLs, for the embedded default only.
+    domain: str = ""
+    storage_enabled: bool = True
+    storage_driver: Literal["s3", "local"] = "s3"
+    storage_local_dir: str = ""  # the local driver's root directory
+    storage_max_upload_mib: int = Field(default=100, ge=1, le=5 * 1024 * 1024)
+    storage_versioning: bool = False
+    storage_capacity: str = Field(default="50Gi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+    storage_upload_url_seconds: int = Field(default=900, ge=10, le=7 * 24 * 3600)
+    storage_download_url_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
+    storage_multipart_part_mib: int = Field(default=16, ge=5, le=5 * 1024)  # S3's smallest part is 5 MiB
+    storage_pending_upload_hours: float = Field(default=24.0, gt=0)  # an upload never completed is removed after this
+    clamd_address: str = ""  # "host:port" or a unix socket path; empty: no virus scan
+    s3_endpoint: str = ""  # what the platform's processes use, e.g. http://soa-minio.<ns>.svc:9000
+    s3_public_endpoint: str = ""  # what browsers use in presigned URLs; empty: s3_endpoint
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_root_user: SecretStr = SecretStr("")  # only the migration Job (`soa storage init`) gets these
+    s3_root_password: SecretStr = SecretStr("")
+
+    # meetings ([4/4]): the tenant's Janus (SFU) and coturn (TURN)
+    meetings_enabled: bool = True
+    meetings_max_participants: int = Field(default=50, ge=2, le=1000)
+    meetings_max_concurrent_meetings: int = Field(default=10, ge=1, le=10_000)
+    meetings_idle_close_seconds: float = Field(default=300.0, gt=0)
+    janus_url: str = ""  # Janus HTTP transport, e.g. http://soa-janus.<ns>.svc:8088/janus
+    janus_public_url: str = ""  # what clients connect to; empty: janus_url
+    janus_admin_url: str = ""
+    janus_api_secret: SecretStr = SecretStr("")
+    janus_admin_secret: SecretStr = SecretStr("")
+    turn_uris: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_shared_secret: SecretStr = SecretStr("")
+    turn_credential_seconds: int = Field(default=3600, ge=60, le=24 * 3600)
+
+    @field_validator("admins", "allowed_email_domains", "turn_uris", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -149,3 +200,12 @@ class PlatformSettings(BaseSettings):
     @cached_property
     def token_audience(self) -> str:
         return f"soa:{self.tenant}"
+
+    @cached_property
+    def storage_quota_bytes(self) -> int:
+        """`storage_capacity` (a Kubernetes quantity, as the tenant spec gives it) in bytes."""
+        return parse_quantity(self.storage_capacity)
+
+    @cached_property
+    def storage_max_upload_bytes(self) -> int:
+        return self.storage_max_upload_mib * 1024 * 1024

@@ -1,0 +1,1 @@
+"""Files: per-tenant object storage with presigned transfers, quotas, verification and retention."""
