@@ -136,7 +136,7 @@ class SimUser:
         await self.connect()
         await self.unread()
         rng = self.pop.rng
-        while True:
+        while not self.stopping:
             await asyncio.sleep(self.pop.think())
             if self.ws is None:  # the connect failed or the server dropped the socket: a client reconnects
                 await self.connect()
@@ -146,10 +146,12 @@ class SimUser:
 
     async def stop(self) -> None:
         self.stopping = True
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+        task = self.task
+        # cancel until it is done: on Python 3.11 asyncio.wait_for (inside aiohttp) can swallow a cancellation,
+        # and one `await task` after one cancel() then hung the whole run on a step down
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1)
         await self.disconnect()
 
     async def connect(self) -> None:

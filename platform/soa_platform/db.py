@@ -60,6 +60,12 @@ class Base(DeclarativeBase):
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An engine whose PostgreSQL pool keeps `pool_size` connections and never opens more.
+
+    No overflow: an overflow connection is closed when it is returned, so every burst beyond the pool
+    forked a new PostgreSQL backend and re-prepared the statements on it, which costs most when the
+    api is already overloaded (docs/performance.md). A request beyond the pool waits for a connection.
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -67,7 +73,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         return engine
     # no pre-ping: it costs three round trips per request (BEGIN, ping, ROLLBACK); a connection that died
     # with the server fails one request, which invalidates the whole pool (clients retry with their key)
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -113,9 +119,9 @@ class UnitOfWork:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @property

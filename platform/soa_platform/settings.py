@@ -53,6 +53,7 @@ class PlatformSettings(BaseSettings):
     database_name: str = "soa"
     database_user: str = "soa"
     database_password: SecretStr = SecretStr("")
+    database_pool_size: int = Field(default=10, ge=1, le=200)  # connections per process, opened once and kept
     redis_url: str | None = None
     redis_host: str | None = None
     redis_port: int = 6379

@@ -50,15 +50,20 @@ class TokenService:
         return jwt.encode(claims, key, algorithm=LOCAL_ALGORITHM), int(lifetime.total_seconds())
 
     async def verify(self, token: str) -> VerifiedToken:
+        # route by the header's algorithm (a cheap decode), so the payload is decoded once, verified;
+        # each path accepts only its own algorithms and checks issuer and audience
         try:
-            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+            algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError:
             raise NotAuthenticated("malformed token") from None
-        if issuer == self.settings.token_issuer:
+        if algorithm == LOCAL_ALGORITHM:
             return self._verify_local(token)
-        if self.settings.oidc_issuer and issuer == self.settings.oidc_issuer:
-            return await self._verify_oidc(token)
-        raise NotAuthenticated("token was not issued for this tenant")
+        if algorithm not in OIDC_ALGORITHMS:
+            raise NotAuthenticated("invalid token")
+        if not self.settings.oidc_issuer or _unverified_issuer(token) != self.settings.oidc_issuer:
+            # checked before the JWKS lookup: a token of another issuer must not make us fetch keys
+            raise NotAuthenticated("token was not issued for this tenant")
+        return await self._verify_oidc(token)
 
     def _verify_local(self, token: str) -> VerifiedToken:
         try:
@@ -73,6 +78,8 @@ class TokenService:
             )
         except jwt.ExpiredSignatureError:
             raise NotAuthenticated("token expired") from None
+        except (jwt.InvalidIssuerError, jwt.InvalidAudienceError):
+            raise NotAuthenticated("token was not issued for this tenant") from None
         except jwt.PyJWTError:
             raise NotAuthenticated("invalid token") from None
         if claims.get("soa_tenant") != self.settings.tenant:
@@ -94,6 +101,8 @@ class TokenService:
             )
         except jwt.ExpiredSignatureError:
             raise NotAuthenticated("token expired") from None
+        except jwt.InvalidAudienceError:
+            raise NotAuthenticated("token was not issued for this tenant") from None
         except (jwt.PyJWTError, jwt.PyJWKClientError):
             raise NotAuthenticated("invalid token") from None
         return VerifiedToken("oidc", str(claims["sub"]), claims)
@@ -114,3 +123,10 @@ class TokenService:
         except (httpx.HTTPError, KeyError, ValueError):
             raise NotAuthenticated("the identity provider cannot be reached; try again") from None
         return str(jwks_uri)
+
+
+def _unverified_issuer(token: str) -> object:
+    try:
+        return jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.PyJWTError:
+        raise NotAuthenticated("malformed token") from None

@@ -40,7 +40,7 @@ class TaskRuntime:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="soa-task-loop", daemon=True)
         self._thread.start()
-        self.db = Database(settings.sqlalchemy_url)
+        self.db = Database(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
         instrument_engine(self.db.engine)
         self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO line per request shows the webhook URL
