@@ -545,8 +545,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--api-workers",
         type=int,
         default=2,
-        help="api processes: 1 runs `soa api`; more run its app factory under `uvicorn --workers N` (default 2, "
-        "one per core: `soa api` has no --workers option)",
+        help="`soa api --workers N`: api processes (default 2, one per core)",
     )
     parser.add_argument(
         "--api-env",

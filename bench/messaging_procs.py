@@ -251,13 +251,9 @@ class Stack:
             raise RuntimeError(f"soa migrate failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 
     def api_command(self) -> list[str]:
-        if self.api_workers == 1:
-            return [str(VENV_BIN / "soa"), "api", "--host", "127.0.0.1", "--port", str(self.port)]
-        # `soa api` has no --workers option: the same uvicorn settings, N worker processes
         return [
-            sys.executable, "-m", "uvicorn", "soa_platform.bootstrap:create_api", "--factory",
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.api_workers),
-            "--proxy-headers", "--no-access-log", "--ws-max-size", "65536", "--log-level", "info",
+            str(VENV_BIN / "soa"), "api", "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(self.api_workers),
         ]  # fmt: skip
 
     def start_api(self) -> None:

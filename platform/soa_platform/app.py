@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from soa_platform import __version__
 from soa_platform.context import Platform
 from soa_platform.errors import DomainError
+from soa_platform.files.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,15 @@ def create_app(
 def _add_routers(app: FastAPI) -> None:
     from soa_platform.admin.endpoints import router as admin_router
     from soa_platform.events.endpoints import router as events_router
+    from soa_platform.files.blob_endpoints import router as blob_router
+    from soa_platform.files.endpoints import router as files_router
     from soa_platform.health import router as health_router
     from soa_platform.identity.endpoints import router as identity_router
+    from soa_platform.meetings.endpoints import router as meetings_router
     from soa_platform.messaging.endpoints import router as messaging_router
 
-    for router in (health_router, identity_router, messaging_router, events_router, admin_router):
+    routers = (health_router, identity_router, messaging_router, events_router, admin_router, blob_router, files_router)
+    for router in (*routers, meetings_router):
         app.include_router(router)
 
 
@@ -98,6 +103,11 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_request: Request, error: DomainError) -> JSONResponse:
         return _error(error.status_code, error.code, error.message, error.headers)
+
+    @app.exception_handler(StorageError)
+    async def storage_unavailable(_request: Request, error: StorageError) -> JSONResponse:
+        log.warning("object store failure: %s", error)  # never holds credentials or signed URLs
+        return _error(503, "storage_unavailable", "the file store is unavailable; try again later")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

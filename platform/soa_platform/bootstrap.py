@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from soa_platform import metrics
-from soa_platform.app import create_app
+from soa_platform.app import Lifespan, create_app
 from soa_platform.context import Platform
 from soa_platform.db import Database
 from soa_platform.identity.tokens import TokenService
@@ -15,6 +15,8 @@ from soa_platform.settings import PlatformSettings
 
 def build_platform(settings: PlatformSettings) -> Platform:
     from soa_platform.events.bus import MemoryEventBus, RedisEventBus
+    from soa_platform.files.driver import configured_storage
+    from soa_platform.meetings.janus import JanusController
     from soa_platform.worker import CeleryDispatcher, create_celery
 
     redis_url = settings.effective_redis_url
@@ -25,18 +27,21 @@ def build_platform(settings: PlatformSettings) -> Platform:
     )
     return Platform(
         settings=settings,
-        db=Database(settings.sqlalchemy_url),
+        db=Database(settings.sqlalchemy_url, pool_size=settings.database_pool_size),
         tokens=TokenService(settings),
         events=events,
         limiter=RateLimiter(settings.rate_limit, redis_url),
         tasks=CeleryDispatcher(create_celery(settings)),
+        storage=configured_storage(settings),
+        meetings=JanusController.from_settings(settings),
     )
 
 
 def build_api(settings: PlatformSettings, *, tracing: bool = True) -> FastAPI:
     platform = build_platform(settings)
     events = platform.events
-    app = create_app(platform, on_startup=[events.start], on_shutdown=[events.stop])
+    on_shutdown: list[Lifespan] = [events.stop, *([platform.meetings.close] if platform.meetings else [])]
+    app = create_app(platform, on_startup=[events.start], on_shutdown=on_shutdown)
     metrics.instrument(app)
     if tracing:
         from soa_platform import telemetry

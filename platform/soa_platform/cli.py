@@ -26,6 +26,31 @@ def _settings() -> PlatformSettings:
         raise typer.Exit(2) from None
 
 
+def _metrics_dir() -> str:
+    """Where every api worker process writes its metrics (prometheus_client's multiprocess mode): set in
+    the environment before uvicorn starts the workers, which read it when they import prometheus_client."""
+    import os
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="soa-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
+
+
+def _init_storage(settings: PlatformSettings) -> None:
+    import asyncio
+
+    from soa_platform.files.bootstrap import init_storage
+    from soa_platform.files.storage import StorageError
+
+    try:
+        report = asyncio.run(init_storage(settings, progress=console.print))
+    except StorageError as error:
+        console.print(f"[red]object store not ready: {error}[/]")
+        raise typer.Exit(4) from None
+    console.print(f"object store ready ({'changed' if report.changed else 'nothing to change'})")
+
+
 def register(app: typer.Typer) -> None:
     """Add the platform's commands to the top-level `soa` app."""
 
@@ -33,6 +58,9 @@ def register(app: typer.Typer) -> None:
     def api(
         host: Annotated[str, typer.Option(help="address to listen on")] = "0.0.0.0",  # noqa: S104
         port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+        workers: Annotated[
+            int, typer.Option(min=1, max=64, help="api processes; one uses at most one core (default: 1)")
+        ] = 1,
     ) -> None:
         import uvicorn
 
@@ -40,10 +68,10 @@ def register(app: typer.Typer) -> None:
         from soa_platform.logs import api_log_config
 
         settings = _settings()
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, multiprocess_dir=_metrics_dir() if workers > 1 else None)
         uvicorn.run(
             "soa_platform.bootstrap:create_api", factory=True, host=host, port=port, proxy_headers=True,
-            log_level="info", access_log=False, ws_max_size=65536, log_config=api_log_config(),
+            log_level="info", access_log=False, ws_max_size=65536, log_config=api_log_config(), workers=workers,
         )  # fmt: skip
 
     @app.command(help="Run a Celery worker.")
@@ -72,6 +100,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]{error}[/]")
             raise typer.Exit(3) from None
         console.print("database schema is current")
+        if settings.storage_enabled and settings.storage_driver == "s3" and settings.s3_root_user.get_secret_value():
+            _init_storage(settings)  # the chart's migration Job alone holds the object store's root credential
 
     @app.command(help="Exit 0 when the worker or beat process is alive (Kubernetes exec probe).")
     def healthcheck(kind: Annotated[str, typer.Argument(help="worker | beat")]) -> None:
@@ -102,6 +132,17 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]{error}[/]")
             raise typer.Exit(2) from None
         console.print(f"{email} is an admin of tenant {settings.tenant}")
+
+    storage = typer.Typer(help="The tenant's object store.", no_args_is_help=True)
+    app.add_typer(storage, name="storage")
+
+    @storage.command(
+        "init",
+        help="Create the bucket, set its versioning and create the app's access key (idempotent; needs "
+        "SOA_S3_ROOT_USER and SOA_S3_ROOT_PASSWORD for the s3 driver).",
+    )
+    def storage_init() -> None:
+        _init_storage(_settings())
 
     @app.command(help="Run one tenant's whole platform on this machine (SQLite, local files, embedded broker).")
     def up(

@@ -1,5 +1,5 @@
 """What one platform process holds: settings, database, token service, event bus, rate limiter and
-the task dispatcher. Built once per process and stored on the app."""
+the task dispatcher and the object store. Built once per process and stored on the app."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any, Protocol
 
 from soa_platform.db import Database
 from soa_platform.events.bus import EventStream
+from soa_platform.files.storage import Storage
 from soa_platform.identity.tokens import TokenService
+from soa_platform.meetings.janus import JanusController
 from soa_platform.ratelimit import RateLimiter
 from soa_platform.settings import PlatformSettings
 
@@ -26,3 +28,5 @@ class Platform:
     events: EventStream
     limiter: RateLimiter
     tasks: TaskDispatcher
+    storage: Storage | None = None  # None: files are disabled or not configured
+    meetings: JanusController | None = None  # None: meetings are disabled or no Janus is configured

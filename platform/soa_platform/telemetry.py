@@ -63,9 +63,11 @@ def _otlp_exporter() -> SpanExporter:
 def _instrument_libraries() -> None:
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 
     RedisInstrumentor().instrument()
     CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    URLLib3Instrumentor().instrument()  # the S3 calls of the minio SDK
 
 
 def instrument_engine(engine: Any) -> None:

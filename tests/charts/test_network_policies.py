@@ -53,6 +53,34 @@ def test_only_the_ingress_controller_reaches_the_api_port(tenant_default: list[M
     ]
 
 
+def test_the_ingress_controller_reaches_janus_on_its_http_transport_only(tenant_default: list[Manifest]) -> None:
+    allow = policy(tenant_default, "soa-allow-ingress-controller-to-janus")
+
+    assert allow["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "janus"
+    assert allow["policyTypes"] == ["Ingress"]
+    assert allow["ingress"] == [
+        {
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+            "ports": [{"protocol": "TCP", "port": 8088}],
+        }
+    ]
+
+
+def test_nothing_outside_the_namespace_reaches_the_janus_admin_api(tenant_all_features: list[Manifest]) -> None:
+    # the admin API (7088) is for the platform; only the same-namespace rule (a bare podSelector) may cover it
+    janus_labels = find(tenant_all_features, "Deployment", "soa-janus")["spec"]["template"]["metadata"]["labels"]
+    for allow in of_kind(tenant_all_features, "NetworkPolicy"):
+        selector = allow["spec"]["podSelector"].get("matchLabels", {})
+        if not selector.items() <= janus_labels.items() or "matchExpressions" in allow["spec"]["podSelector"]:
+            continue
+        for rule in allow["spec"].get("ingress", []):
+            if rule.get("from") == [{"podSelector": ALL_PODS}]:
+                continue
+            assert "ports" in rule, allow["metadata"]["name"]
+            tcp_ports = {(p["port"], p.get("endPort", p["port"])) for p in rule["ports"] if p["protocol"] == "TCP"}
+            assert not any(low <= 7088 <= high for low, high in tcp_ports), allow["metadata"]["name"]
+
+
 def test_traces_leave_only_for_the_observability_namespace(tenant_default: list[Manifest]) -> None:
     otlp = policy(tenant_default, "soa-allow-observability-egress")
 
@@ -111,8 +139,10 @@ def test_policies_follow_the_configured_namespaces(render_tenant: RenderTenant) 
     )
 
     ingress_from = policy(objects, "soa-allow-ingress-controller")["ingress"][0]["from"][0]
+    janus_from = policy(objects, "soa-allow-ingress-controller-to-janus")["ingress"][0]["from"][0]
     otlp_to = policy(objects, "soa-allow-observability-egress")["egress"][0]["to"][0]
     assert ingress_from["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "traefik"
+    assert janus_from["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "traefik"
     assert otlp_to["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
 
 

@@ -8,28 +8,6 @@ from typing import Any
 from soa_platform.settings import PlatformSettings
 from tests.charts.manifests import Manifest, containers, find, pod_spec
 
-# Set by the chart for the parts of the platform that later issues build (files [3/4], meetings [4/4]).
-CONSUMED_LATER = {
-    "SOA_DOMAIN",
-    "SOA_STORAGE_ENABLED",
-    "SOA_STORAGE_MAX_UPLOAD_MIB",
-    "SOA_STORAGE_VERSIONING",
-    "SOA_S3_ENDPOINT",
-    "SOA_S3_PUBLIC_ENDPOINT",
-    "SOA_S3_BUCKET",
-    "SOA_S3_ACCESS_KEY",
-    "SOA_S3_SECRET_KEY",
-    "SOA_MEETINGS_ENABLED",
-    "SOA_MEETINGS_MAX_PARTICIPANTS",
-    "SOA_MEETINGS_MAX_CONCURRENT_MEETINGS",
-    "SOA_JANUS_URL",
-    "SOA_JANUS_ADMIN_URL",
-    "SOA_JANUS_API_SECRET",
-    "SOA_JANUS_ADMIN_SECRET",
-    "SOA_TURN_URIS",
-    "SOA_TURN_SHARED_SECRET",
-}
-
 
 def platform_environment(objects: list[Manifest]) -> tuple[dict[str, str], set[str]]:
     """The api container's plain variables (ConfigMap + literal env) and the names it takes from Secrets."""
@@ -46,11 +24,31 @@ def platform_environment(objects: list[Manifest]) -> tuple[dict[str, str], set[s
     return plain, from_secrets
 
 
-def test_every_variable_the_chart_sets_is_a_platform_setting(tenant_default: list[Manifest]) -> None:
-    plain, from_secrets = platform_environment(tenant_default)
+def soa_variables(objects: list[Manifest]) -> dict[str, set[str]]:
+    """The SOA_* names each platform container (api, worker, beat, migrate) gets: ConfigMap and env."""
+    config = set(find(objects, "ConfigMap", "soa-platform")["data"])
+    found: dict[str, set[str]] = {}
+    for obj in objects:
+        spec = pod_spec(obj)
+        for container in containers(spec) if spec else []:
+            if {"configMapRef": {"name": "soa-platform"}} in container.get("envFrom", []):
+                names = config | {item["name"] for item in container.get("env", [])}
+                found[f"{obj['kind']}/{obj['metadata']['name']}"] = {n for n in names if n.startswith("SOA_")}
+    return found
+
+
+def test_every_variable_the_chart_sets_is_a_platform_setting(tenant_all_features: list[Manifest]) -> None:
     fields = {f"SOA_{name.upper()}" for name in PlatformSettings.model_fields}
-    unknown = {name for name in {*plain, *from_secrets} if name.startswith("SOA_")} - fields - CONSUMED_LATER
-    assert unknown == set()
+    per_container = soa_variables(tenant_all_features)
+
+    assert set(per_container) == {
+        "Deployment/soa-api",
+        "Deployment/soa-worker",
+        "Deployment/soa-beat",
+        "Job/soa-migrate-0-1-0",
+    }
+    unknown = {where: sorted(names - fields) for where, names in per_container.items() if names - fields}
+    assert unknown == {}
 
 
 def test_the_chart_environment_with_generated_secrets_is_a_valid_production_configuration(
@@ -67,3 +65,13 @@ def test_the_chart_environment_with_generated_secrets_is_a_valid_production_conf
     assert settings.sqlalchemy_url.startswith(f"postgresql+asyncpg://generated-{'x' * 40}:")
     assert settings.effective_redis_url == f"redis://{plain['SOA_REDIS_HOST']}:6379/0"
     assert settings.metrics_port == 9100
+    assert settings.domain == "example.soa.gov.pk"
+    assert settings.s3_public_endpoint == "https://example.soa.gov.pk"
+    assert settings.storage_quota_bytes == 50 * 2**30
+    assert settings.janus_url == "http://soa-janus.soa-example.svc:8088/janus"
+    assert settings.janus_public_url == "https://example.soa.gov.pk/janus"
+    assert settings.janus_admin_url == "http://soa-janus.soa-example.svc:7088/admin"
+    assert settings.turn_uris == [
+        "turn:example.soa.gov.pk:3478?transport=udp",
+        "turn:example.soa.gov.pk:3478?transport=tcp",
+    ]

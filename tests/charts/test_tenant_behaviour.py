@@ -155,7 +155,7 @@ def test_storage_disabled_renders_no_object_store(render_tenant: RenderTenant) -
 
     assert {name for _, name in kind_names(objects)}.isdisjoint({"soa-minio", "soa-allow-ingress-controller-to-minio"})
     paths = find(objects, "Ingress", "soa")["spec"]["rules"][0]["http"]["paths"]
-    assert [p["backend"]["service"]["name"] for p in paths] == ["soa-api"]
+    assert "soa-minio" not in [p["backend"]["service"]["name"] for p in paths]
     config = find(objects, "ConfigMap", "soa-platform")["data"]
     assert config["SOA_STORAGE_ENABLED"] == "false"
     assert "SOA_S3_ENDPOINT" not in config
@@ -167,10 +167,52 @@ def test_meetings_disabled_renders_no_media_servers(render_tenant: RenderTenant)
     objects = render_tenant({"components": {"meetings": {"enabled": False}}})
 
     assert {name for _, name in kind_names(objects)}.isdisjoint(
-        {"soa-janus", "soa-coturn", "soa-allow-media-janus", "soa-allow-media-coturn"}
+        {
+            "soa-janus",
+            "soa-coturn",
+            "soa-allow-media-janus",
+            "soa-allow-media-coturn",
+            "soa-allow-ingress-controller-to-janus",
+        }
     )
+    paths = find(objects, "Ingress", "soa")["spec"]["rules"][0]["http"]["paths"]
+    assert [p["path"] for p in paths] == ["/soa-files/", "/"]
+    config = find(objects, "ConfigMap", "soa-platform")["data"]
+    assert config["SOA_MEETINGS_ENABLED"] == "false"
+    assert "SOA_JANUS_PUBLIC_URL" not in config
     api = find(objects, "Deployment", "soa-api")["spec"]["template"]["spec"]["containers"][0]
     assert "SOA_TURN_SHARED_SECRET" not in env_of(api)
+
+
+def test_ingress_sends_janus_to_its_http_transport_never_the_admin_port(tenant_default: list[Manifest]) -> None:
+    paths = find(tenant_default, "Ingress", "soa")["spec"]["rules"][0]["http"]["paths"]
+    janus_ports = {p["name"]: p["port"] for p in find(tenant_default, "Service", "soa-janus")["spec"]["ports"]}
+
+    to_janus = [p for p in paths if p["backend"]["service"]["name"] == "soa-janus"]
+    http = {"service": {"name": "soa-janus", "port": {"name": "http"}}}
+    assert to_janus == [{"path": "/janus", "pathType": "Prefix", "backend": http}]
+    assert janus_ports == {"http": 8088, "admin": 7088}
+
+
+def test_browsers_are_told_the_public_janus_url(render_tenant: RenderTenant, tenant_default: list[Manifest]) -> None:
+    without_domain = render_tenant({"tenant": {"domain": ""}, "ingress": {"enabled": False}})
+
+    assert find(tenant_default, "ConfigMap", "soa-platform")["data"]["SOA_JANUS_PUBLIC_URL"] == (
+        "https://example.soa.gov.pk/janus"
+    )
+    assert find(without_domain, "ConfigMap", "soa-platform")["data"]["SOA_JANUS_PUBLIC_URL"] == ""
+
+
+def test_janus_uses_token_auth_and_the_admin_secret_as_videoroom_admin_key(tenant_default: list[Manifest]) -> None:
+    janus = find(tenant_default, "Deployment", "soa-janus")["spec"]["template"]["spec"]
+    env = env_of(containers(janus)[0])
+    mount = next(m for m in containers(janus)[0]["volumeMounts"] if m["name"] == "credentials")["mountPath"]
+    files = next(v for v in janus["volumes"] if v["name"] == "credentials")["secret"]["items"]
+
+    assert env["JANUS_TOKEN_AUTH"] == "true"
+    assert env["JANUS_VIDEOROOM_ADMIN_KEY_FILE"] == env["JANUS_ADMIN_SECRET_FILE"]
+    assert env["JANUS_ADMIN_SECRET_FILE"] == f"{mount}/janus-admin-secret"
+    assert {"key": "janus-admin-secret", "path": "janus-admin-secret"} in files
 
 
 def test_ingress_serves_the_tenant_domain_over_tls(tenant_default: list[Manifest]) -> None:
@@ -189,7 +231,8 @@ def test_ingress_disabled_renders_no_ingress(render_tenant: RenderTenant) -> Non
     objects = render_tenant({"ingress": {"enabled": False}})
 
     assert of_kind(objects, "Ingress") == []
-    assert ("NetworkPolicy", "soa-allow-ingress-controller") not in kind_names(objects)
+    policies = {name for kind, name in kind_names(objects) if kind == "NetworkPolicy"}
+    assert not any(name.startswith("soa-allow-ingress-controller") for name in policies)
 
 
 def test_settings_name_the_tenant_in_every_trace(tenant_default: list[Manifest]) -> None:

@@ -25,6 +25,7 @@ EXPECTED_OBJECTS = {
     ("NetworkPolicy", "soa-allow-observability-egress"),
     ("NetworkPolicy", "soa-allow-ingress-controller"),
     ("NetworkPolicy", "soa-allow-ingress-controller-to-minio"),
+    ("NetworkPolicy", "soa-allow-ingress-controller-to-janus"),
     ("NetworkPolicy", "soa-allow-media-janus"),
     ("NetworkPolicy", "soa-allow-media-coturn"),
     ("ServiceAccount", "soa-platform"),

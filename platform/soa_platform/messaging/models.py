@@ -54,6 +54,8 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text)
     thread_root_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None)
     reply_count: Mapped[int] = mapped_column(Integer, default=0)
+    # files attached ([3/4] files): a page asks for attachments only when a message has any
+    attachment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     idempotency_key: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

@@ -4,20 +4,53 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import Integer, column, delete, func, select, text, update
+from sqlalchemy import Integer, Row, String, column, delete, func, literal, select, text, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from soa_platform.messaging.models import Conversation, ConversationKind, Membership, Mention, Message, Reaction
 
 
-@dataclass(frozen=True)
-class ConversationSummary:
-    conversation: Conversation
-    unread_count: int
-    mention_count: int
-    last_read_message_id: int
+class MessageView(Protocol):
+    """What rendering reads of a message: an ORM `Message`, or a row of the page query (no ORM state)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def conversation_id(self) -> int: ...
+    @property
+    def author_id(self) -> int: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def thread_root_id(self) -> int | None: ...
+    @property
+    def reply_count(self) -> int: ...
+    @property
+    def attachment_count(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def edited_at(self) -> datetime | None: ...
+    @property
+    def deleted_at(self) -> datetime | None: ...
+
+
+CONVERSATION_COLUMNS = (
+    Conversation.id, Conversation.kind, Conversation.name, Conversation.topic, Conversation.created_by,
+    Conversation.created_at, Conversation.archived, Conversation.last_message_id,
+)  # fmt: skip
+
+
+# the columns a page reads: rows, not entities, because a 60-message page spent most of its CPU in the ORM
+PAGE_COLUMNS = (
+    Message.id, Message.conversation_id, Message.author_id, Message.body, Message.thread_root_id,
+    Message.reply_count, Message.attachment_count, Message.created_at, Message.edited_at, Message.deleted_at,
+)  # fmt: skip
 
 
 async def get_conversation(session: AsyncSession, conversation_id: int) -> Conversation | None:
@@ -47,6 +80,35 @@ async def add_conversation(
 
 async def get_membership(session: AsyncSession, conversation_id: int, user_id: int) -> Membership | None:
     return await session.get(Membership, (conversation_id, user_id))
+
+
+async def conversation_of_member(session: AsyncSession, conversation_id: int, user_id: int) -> Conversation | None:
+    """The conversation if the user is a member of it, in one query."""
+    query = (
+        select(Conversation)
+        .join(Membership, (Membership.conversation_id == Conversation.id) & (Membership.user_id == user_id))
+        .where(Conversation.id == conversation_id)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def is_member(session: AsyncSession, conversation_id: int, user_id: int) -> bool:
+    query = select(Membership.user_id).where(
+        Membership.conversation_id == conversation_id, Membership.user_id == user_id
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def read_target(session: AsyncSession, conversation_id: int, user_id: int, message_id: int) -> tuple[bool, bool]:
+    """(is the user a member, is the message one of this conversation), in one query."""
+    query = (
+        select(Membership.user_id, Message.id)
+        .select_from(Membership)
+        .outerjoin(Message, (Message.id == message_id) & (Message.conversation_id == Membership.conversation_id))
+        .where(Membership.conversation_id == conversation_id, Membership.user_id == user_id)
+    )
+    row = (await session.execute(query)).first()
+    return row is not None, row is not None and row[1] is not None
 
 
 async def add_member(session: AsyncSession, conversation_id: int, user_id: int) -> bool:
@@ -84,8 +146,18 @@ async def member_counts(session: AsyncSession, conversation_ids: Sequence[int]) 
     return {int(cid): int(count) for cid, count in rows.all()}
 
 
-async def conversations_of(session: AsyncSession, user_id: int) -> list[ConversationSummary]:
-    """The user's conversations with unread and mention counts, most recently active first."""
+async def conversations_of(session: AsyncSession, user_id: int) -> list[dict[str, Any]]:
+    """The user's conversations with member, unread and mention counts, most recently active first: one
+    query returning plain rows (keys: the conversation's columns, member_count, unread_count, mention_count,
+    last_read_message_id)."""
+    everyone = aliased(Membership)
+    members = (
+        select(func.count())
+        .select_from(everyone)
+        .where(everyone.conversation_id == Conversation.id)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
     unread = (
         select(func.count(Message.id))
         .where(
@@ -108,13 +180,19 @@ async def conversations_of(session: AsyncSession, user_id: int) -> list[Conversa
         .correlate(Membership)
         .scalar_subquery()
     )
-    rows = await session.execute(
-        select(Conversation, unread, mentions, Membership.last_read_message_id)
+    query = (
+        select(
+            *CONVERSATION_COLUMNS,
+            members.label("member_count"),
+            unread.label("unread_count"),
+            mentions.label("mention_count"),
+            Membership.last_read_message_id,
+        )
         .join(Membership, Membership.conversation_id == Conversation.id)
         .where(Membership.user_id == user_id)
         .order_by(Conversation.last_message_id.desc(), Conversation.id.desc())
     )
-    return [ConversationSummary(c, int(u or 0), int(m or 0), int(r)) for c, u, m, r in rows.all()]
+    return [dict(row._mapping) for row in (await session.execute(query)).all()]
 
 
 async def public_channels(session: AsyncSession, *, after_id: int, limit: int) -> Sequence[Conversation]:
@@ -185,9 +263,9 @@ async def page(
     before: int | None,
     after: int | None,
     limit: int,
-) -> tuple[list[Message], bool]:
-    """One page in ascending id order and whether more exist beyond it in the paging direction."""
-    query = select(Message).where(Message.conversation_id == conversation_id)
+) -> tuple[list[Row[Any]], bool]:
+    """One page (rows of PAGE_COLUMNS) in ascending id order and whether more exist in the paging direction."""
+    query = select(*PAGE_COLUMNS).where(Message.conversation_id == conversation_id)
     if thread_root_id is None:
         query = query.where(Message.thread_root_id.is_(None))
     else:
@@ -198,7 +276,7 @@ async def page(
         if before is not None:
             query = query.where(Message.id < before)
         query = query.order_by(Message.id.desc())
-    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    rows = list((await session.execute(query.limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     if after is None:
@@ -206,30 +284,33 @@ async def page(
     return rows, more
 
 
-async def reactions_for(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, dict[str, list[int]]]:
-    if not message_ids:
-        return {}
-    rows = await session.execute(
-        select(Reaction.message_id, Reaction.emoji, Reaction.user_id)
-        .where(Reaction.message_id.in_(message_ids))
-        .order_by(Reaction.message_id, Reaction.emoji, Reaction.created_at)
-    )
-    result: dict[int, dict[str, list[int]]] = {}
-    for message_id, emoji, user_id in rows.all():
-        result.setdefault(int(message_id), {}).setdefault(emoji, []).append(int(user_id))
-    return result
+@dataclass(frozen=True)
+class MessageExtras:
+    reactions: dict[int, dict[str, list[int]]]  # message id -> emoji -> user ids, in the order they reacted
+    mentions: dict[int, list[int]]  # message id -> mentioned user ids, ascending
 
 
-async def mentions_for(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[int]]:
+async def extras_for(session: AsyncSession, message_ids: Sequence[int]) -> MessageExtras:
+    """Reactions and mentions of these messages in one round trip (a mention is a row with emoji '')."""
+    extras = MessageExtras({}, {})
     if not message_ids:
-        return {}
-    rows = await session.execute(
-        select(Mention.message_id, Mention.user_id).where(Mention.message_id.in_(message_ids)).order_by(Mention.user_id)
+        return extras
+    reactions = select(Reaction.message_id, Reaction.emoji, Reaction.user_id, Reaction.created_at).where(
+        Reaction.message_id.in_(message_ids)
     )
-    result: dict[int, list[int]] = {}
-    for message_id, user_id in rows.all():
-        result.setdefault(int(message_id), []).append(int(user_id))
-    return result
+    mentions = select(
+        Mention.message_id, literal("", String).label("emoji"), Mention.user_id, literal(None).label("created_at")
+    ).where(Mention.message_id.in_(message_ids))
+    both = union_all(reactions, mentions).subquery()
+    query = select(both.c.message_id, both.c.emoji, both.c.user_id).order_by(
+        both.c.message_id, both.c.emoji, both.c.created_at, both.c.user_id
+    )
+    for message_id, emoji, user_id in (await session.execute(query)).all():
+        if emoji:
+            extras.reactions.setdefault(int(message_id), {}).setdefault(emoji, []).append(int(user_id))
+        else:
+            extras.mentions.setdefault(int(message_id), []).append(int(user_id))
+    return extras
 
 
 async def add_reaction(session: AsyncSession, message_id: int, user_id: int, emoji: str) -> bool:

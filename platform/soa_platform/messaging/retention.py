@@ -2,7 +2,8 @@
 
 The period is the admin setting "retention" (`{"days": n}`) if present, else SOA_MESSAGING_RETENTION_DAYS;
 0 keeps everything. A thread goes with its root: replies of an expired root are deleted too (a reply is
-never older than its root), reactions and mentions by the foreign-key cascade. Batches are small
+never older than its root), reactions and mentions by the foreign-key cascade, attached files (objects and
+rows) through `files.service.purge_for_messages` in the same transaction. Batches are small
 transactions that take expired roots with `FOR UPDATE SKIP LOCKED` and touch replies only through their
 root, so two purges running at once split the work instead of colliding or deadlocking.
 """
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from soa_platform.admin.models import Setting
 from soa_platform.audit import service as audit
 from soa_platform.db import Database, utcnow
+from soa_platform.files import service as files
+from soa_platform.files.storage import Storage
 from soa_platform.messaging.models import Message
 from soa_platform.settings import PlatformSettings
 
@@ -68,9 +71,15 @@ async def _delete_with_replies(session: AsyncSession, root_ids: Sequence[int]) -
 
 
 async def purge_expired_messages(
-    db: Database, settings: PlatformSettings, *, batch_size: int = 500, now: datetime | None = None
+    db: Database,
+    settings: PlatformSettings,
+    *,
+    batch_size: int = 500,
+    now: datetime | None = None,
+    storage: Storage | None = None,
 ) -> PurgeResult:
-    """Delete every expired message (in batches of `batch_size`); audit the run if it deleted anything."""
+    """Delete every expired message (in batches of `batch_size`) with the files only they show (objects and
+    rows: nothing is left orphaned in the store); audit the run if it deleted anything."""
     async with db.unit_of_work() as uow:
         days = await retention_days(uow.session, settings)
     if days == 0:
@@ -81,6 +90,7 @@ async def purge_expired_messages(
         async with db.unit_of_work() as uow:
             batch = await _expired_ids(uow.session, cutoff, batch_size)
             if batch:
+                await files.purge_for_messages(uow, storage, batch, include_replies=True)
                 deleted += await _delete_with_replies(uow.session, batch)
         if len(batch) < batch_size:
             break

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from soa_platform.files.schemas import AttachmentOut
 from soa_platform.messaging.models import ConversationKind
 
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")]
@@ -68,6 +69,9 @@ class MessageCreate(BaseModel):
         description="a client-chosen key: a retry with the same key creates nothing new"
     )
     thread_root_id: MessageId | None = None
+    file_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(
+        default_factory=list, max_length=10, description="your own available files to attach (POST /v1/files)"
+    )
 
 
 class MessageEdit(BaseModel):
@@ -92,6 +96,7 @@ class MessageOut(BaseModel):
     deleted: bool
     reactions: dict[str, list[int]] = Field(default_factory=dict, description="emoji -> user ids")
     mentions: list[int] = Field(default_factory=list)
+    attachments: list[AttachmentOut] = Field(default_factory=list, description="files attached, in order")
 
 
 class MessagePage(BaseModel):

@@ -10,11 +10,14 @@ from soa_platform.audit.service import record
 from soa_platform.context import Platform
 from soa_platform.db import UnitOfWork, utcnow
 from soa_platform.errors import Conflict, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+from soa_platform.files import service as files
+from soa_platform.files.schemas import AttachmentOut
 from soa_platform.identity import repository as users
 from soa_platform.identity.models import Role, User
 from soa_platform.messaging import repository
 from soa_platform.messaging.models import Conversation, ConversationKind, Message
-from soa_platform.messaging.schemas import ConversationCreate, MessageOut
+from soa_platform.messaging.repository import MessageView
+from soa_platform.messaging.schemas import ConversationCreate, MessageOut, MessagePage
 from soa_platform.metrics import MESSAGES
 from soa_platform.notifications import service as notifications
 
@@ -35,10 +38,25 @@ def _announce(uow: UnitOfWork, platform: Platform, user_ids: Sequence[int], even
 
 async def require_member(uow: UnitOfWork, user: User, conversation_id: int) -> Conversation:
     """The conversation, if the user is a member; otherwise 404 (its existence is not revealed)."""
-    conversation = await repository.get_conversation(uow.session, conversation_id)
-    if conversation is None or await repository.get_membership(uow.session, conversation_id, user.id) is None:
+    conversation = await repository.conversation_of_member(uow.session, conversation_id, user.id)
+    if conversation is None:
         raise NotFound("no such conversation")
     return conversation
+
+
+async def page(
+    uow: UnitOfWork, user: User, conversation_id: int, *, before: int | None, after: int | None, limit: int
+) -> MessagePage:
+    """A page of the conversation's messages (thread replies excluded), for a member only."""
+    if before is not None and after is not None:
+        raise InvalidRequest("use either before or after, not both")
+    if not await repository.is_member(uow.session, conversation_id, user.id):
+        raise NotFound("no such conversation")
+    rows, more = await repository.page(
+        uow.session, conversation_id, thread_root_id=None, before=before, after=after, limit=limit
+    )
+    items = await render(uow, rows)
+    return MessagePage.model_construct(items=items, has_more=more, direction="after" if after is not None else "before")
 
 
 async def create_conversation(
@@ -132,6 +150,7 @@ async def post(
     body: str,
     key: str,
     thread_root_id: int | None,
+    file_ids: Sequence[int] = (),
 ) -> tuple[MessageOut, bool]:
     """Store a message; (message, created). A retry with the same key returns the first message."""
     existing = await repository.message_by_key(uow.session, user.id, key)
@@ -162,7 +181,11 @@ async def post(
     mentioned = sorted({int(m) for m in MENTION.findall(body)} & set(members) - {user.id})
     await repository.add_mentions(uow.session, message, mentioned)
     await _notify_mentions(uow, platform, message, mentioned)
-    out = to_out(message, {}, mentioned)
+    attachments: list[AttachmentOut] = []
+    if file_ids:
+        await files.attach(uow, user, message.id, conversation_id, file_ids)
+        attachments = (await files.attachments_for(uow.session, [message.id])).get(message.id, [])
+    out = to_out(message, {}, mentioned, attachments)
 
     async def count() -> None:
         MESSAGES.inc()
@@ -247,6 +270,10 @@ async def delete(uow: UnitOfWork, platform: Platform, user: User, message_id: in
     if message.author_id != user.id and user.role is not Role.admin:
         raise Forbidden("only the author or an admin can delete a message")
     message.deleted_at = utcnow()
+    if message.attachment_count:
+        # a deleted message's files go as retention would remove them: objects and rows, unless shown elsewhere
+        await files.purge_for_messages(uow, platform.storage, [message.id])
+        message.attachment_count = 0
     await record(uow.session, "message.deleted", actor=user, target_type="message", target_id=message.id,
                  conversation_id=message.conversation_id, author_id=message.author_id)  # fmt: skip
     members = await repository.member_ids(uow.session, message.conversation_id)
@@ -274,25 +301,35 @@ async def react(uow: UnitOfWork, platform: Platform, user: User, message_id: int
 
 
 async def mark_read(uow: UnitOfWork, platform: Platform, user: User, conversation_id: int, message_id: int) -> None:
-    await require_member(uow, user, conversation_id)
-    message = await repository.get_message(uow.session, message_id)
-    if message is None or message.conversation_id != conversation_id:
+    is_member, in_conversation = await repository.read_target(uow.session, conversation_id, user.id, message_id)
+    if not is_member:
+        raise NotFound("no such conversation")
+    if not in_conversation:
         raise InvalidRequest("message_id is not a message of this conversation")
     await repository.mark_read(uow.session, conversation_id, user.id, message_id)
     event = {"type": "conversation.read", "conversation_id": conversation_id, "message_id": message_id}
     _announce(uow, platform, [user.id], event)
 
 
-async def render(uow: UnitOfWork, messages: Sequence[Message]) -> list[MessageOut]:
-    ids = [m.id for m in messages]
-    reactions = await repository.reactions_for(uow.session, ids)
-    mentions = await repository.mentions_for(uow.session, ids)
-    return [to_out(m, reactions.get(m.id, {}), mentions.get(m.id, [])) for m in messages]
+async def render(uow: UnitOfWork, messages: Sequence[MessageView]) -> list[MessageOut]:
+    extras = await repository.extras_for(uow.session, [m.id for m in messages])
+    with_files = [m.id for m in messages if m.attachment_count and m.deleted_at is None]
+    attachments = await files.attachments_for(uow.session, with_files) if with_files else {}
+    return [
+        to_out(m, extras.reactions.get(m.id, {}), extras.mentions.get(m.id, []), attachments.get(m.id, []))
+        for m in messages
+    ]
 
 
-def to_out(message: Message, reactions: dict[str, list[int]], mentions: Sequence[int]) -> MessageOut:
+def to_out(
+    message: MessageView,
+    reactions: dict[str, list[int]],
+    mentions: Sequence[int],
+    attachments: Sequence[AttachmentOut] = (),
+) -> MessageOut:
     deleted = message.deleted_at is not None
-    return MessageOut(
+    # built without validation: every value comes from the database (and the response is serialised by its model)
+    return MessageOut.model_construct(
         id=message.id,
         conversation_id=message.conversation_id,
         author_id=message.author_id,
@@ -304,4 +341,5 @@ def to_out(message: Message, reactions: dict[str, list[int]], mentions: Sequence
         deleted=deleted,
         reactions={} if deleted else reactions,
         mentions=list(mentions),
+        attachments=[] if deleted else list(attachments),
     )

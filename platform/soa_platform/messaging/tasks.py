@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from soa_platform.files.tasks import worker_storage
 from soa_platform.messaging.retention import purge_expired_messages
 from soa_platform.worker.declare import PERMANENT_ERRORS, TRANSIENT_ERRORS, task
 from soa_platform.worker.runtime import runtime_for
@@ -27,7 +28,10 @@ PURGE_EXPIRED = "soa.messaging.purge_expired"
 def purge_expired(self: Any) -> int:
     """Hard-delete messages older than the retention period; returns how many were deleted."""
     runtime = runtime_for(self.app)
+    settings = runtime.settings
     result = runtime.run(
-        purge_expired_messages(runtime.db, runtime.settings, batch_size=runtime.settings.retention_batch_size)
+        purge_expired_messages(
+            runtime.db, settings, batch_size=settings.retention_batch_size, storage=worker_storage(settings)
+        )
     )
     return result.deleted

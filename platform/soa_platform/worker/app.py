@@ -18,6 +18,8 @@ TASK_MODULES = (
     "soa_platform.notifications.tasks",
     "soa_platform.messaging.tasks",
     "soa_platform.audit.tasks",
+    "soa_platform.files.tasks",
+    "soa_platform.meetings.tasks",
 )
 SQLALCHEMY_BROKER_PREFIXES = ("sqla+", "sqlalchemy+")
 SQLALCHEMY_TRANSPORT = "soa_platform.worker.sqla_broker:Transport"
@@ -59,10 +61,15 @@ def beat_schedule(settings: PlatformSettings) -> dict[str, dict[str, Any]]:
     sweep = settings.outbox_sweep_seconds
     purge = settings.retention_purge_seconds
     exports = settings.audit_export_sweep_seconds
+    rooms = 30.0  # meeting rooms: idle close and recreation after a Janus restart
     return {
         "outbox-sweep": {"task": "soa.notifications.sweep", "schedule": sweep, "options": {"expires": sweep}},
         "retention-purge": {"task": "soa.messaging.purge_expired", "schedule": purge, "options": {"expires": purge}},
         "audit-export-sweep": {"task": "soa.audit.sweep_exports", "schedule": exports, "options": {"expires": exports}},
+        # lost verifications come back as quickly as lost notifications; abandoned uploads go on the same pass
+        "files-sweep": {"task": "soa.files.sweep_uploads", "schedule": sweep, "options": {"expires": sweep}},
+        "files-retention-purge": {"task": "soa.files.purge_expired", "schedule": purge, "options": {"expires": purge}},
+        "meeting-rooms": {"task": "soa.meetings.maintain_rooms", "schedule": rooms, "options": {"expires": rooms}},
     }
 
 

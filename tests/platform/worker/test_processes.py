@@ -12,7 +12,15 @@ from soa_platform.worker import create_celery, healthcheck
 from tests.platform.worker.conftest import KEY, WorkerEnv
 from tests.support.processes import wait_until
 
-TASKS = ("soa.notifications.deliver", "soa.notifications.sweep", "soa.messaging.purge_expired", "soa.audit.export")
+TASKS = (
+    "soa.notifications.deliver",
+    "soa.notifications.sweep",
+    "soa.messaging.purge_expired",
+    "soa.audit.export",
+    "soa.files.verify",
+    "soa.files.sweep_uploads",
+    "soa.files.purge_expired",
+)
 
 
 def test_a_consuming_worker_keeps_its_heartbeat_fresh(worker_env: WorkerEnv) -> None:
@@ -55,11 +63,15 @@ def test_idempotent_tasks_are_acknowledged_late_and_requeued_when_their_worker_d
 def test_periodic_tasks_expire_after_their_interval() -> None:
     schedule = _app().conf.beat_schedule
 
-    assert len(schedule) == 3
+    assert {"outbox-sweep", "retention-purge", "audit-export-sweep", "files-sweep", "files-retention-purge"} <= set(
+        schedule
+    )
     for entry in schedule.values():
         assert entry["options"]["expires"] == entry["schedule"]
     assert schedule["outbox-sweep"]["schedule"] == 60
     assert schedule["retention-purge"]["schedule"] == 3600
+    assert schedule["files-sweep"]["schedule"] == 60
+    assert schedule["files-retention-purge"]["schedule"] == 3600
 
 
 def test_redis_gets_the_redelivery_timings() -> None:

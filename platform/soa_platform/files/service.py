@@ -1,0 +1,301 @@
+"""Files rules: announcing uploads within size and quota, completing them, who may see, download and
+delete what, attaching files to messages and removing them with their messages.
+
+Storage calls that change the store run before the transaction commits and are idempotent: if the commit
+fails, repeating the operation (the client's retry, the next retention run) finishes the job.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from soa_platform.audit.service import record
+from soa_platform.context import Platform
+from soa_platform.db import UnitOfWork, utcnow
+from soa_platform.errors import Conflict, DomainError, Forbidden, InvalidRequest, NotFound, PayloadTooLarge
+from soa_platform.files import repository
+from soa_platform.files.models import File, FileStatus
+from soa_platform.files.schemas import AttachmentOut, FileCreate, PartETag
+from soa_platform.files.storage import CompletedPart, PresignedRequest, Storage, StorageError, Usage
+from soa_platform.identity.models import Role, User
+
+VERIFY = "soa.files.verify"
+STORAGE_DISABLED = "file storage is disabled for this workspace"
+MAX_ATTACHMENTS = 10
+MAX_PARTS = 10_000  # S3's limit on parts of one multipart upload
+MIB = 1024 * 1024
+
+
+class QuotaExceeded(DomainError):
+    status_code = 403
+    code = "quota_exceeded"
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """Where the client sends the bytes of a pending file."""
+
+    kind: str  # "single" | "multipart"
+    request: PresignedRequest | None = None
+    upload_id: str | None = None
+    part_size: int | None = None
+    parts: tuple[tuple[int, PresignedRequest], ...] = ()
+
+
+def require_storage(platform: Platform) -> Storage:
+    if platform.storage is None:
+        raise NotFound(STORAGE_DISABLED)
+    return platform.storage
+
+
+def part_size(platform: Platform, size: int) -> int:
+    """Bytes per part: the configured size, larger when the file would otherwise need too many parts."""
+    return max(platform.settings.storage_multipart_part_mib * MIB, math.ceil(size / MAX_PARTS))
+
+
+def is_multipart(platform: Platform, size: int) -> bool:
+    return size > platform.settings.storage_multipart_part_mib * MIB
+
+
+def upload_plan(platform: Platform, storage: Storage, file: File) -> UploadPlan | None:
+    """Fresh presigned requests for a pending file's bytes; None once its upload was completed."""
+    if file.status is not FileStatus.pending or file.completed_at is not None:
+        return None
+    expires = timedelta(seconds=platform.settings.storage_upload_url_seconds)
+    if file.upload_id is None:
+        return UploadPlan("single", request=storage.presign_put(file.storage_key, content_type=file.content_type,
+                                                                 expires=expires))  # fmt: skip
+    step = part_size(platform, file.size)
+    parts = tuple(
+        (number, storage.presign_part(file.storage_key, file.upload_id, number, expires=expires))
+        for number in range(1, math.ceil(file.size / step) + 1)
+    )
+    return UploadPlan("multipart", upload_id=file.upload_id, part_size=step, parts=parts)
+
+
+def _same_request(file: File, body: FileCreate) -> bool:
+    return (file.filename, file.content_type, file.size) == (body.filename, body.content_type, body.size)
+
+
+def _human(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", MIB), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}"
+    return f"{size} bytes"
+
+
+async def create(
+    uow: UnitOfWork, platform: Platform, user: User, body: FileCreate, idempotency_key: str | None
+) -> tuple[File, UploadPlan | None, bool]:
+    """Announce an upload: (file, where to send the bytes, created). A retry with the same key returns the first."""
+    storage = require_storage(platform)
+    if idempotency_key is not None:
+        existing = await repository.by_idempotency_key(uow.session, user.id, idempotency_key)
+        if existing is not None:
+            return (*_replay(platform, storage, existing, body), False)
+    settings = platform.settings
+    if body.size > settings.storage_max_upload_bytes:
+        raise PayloadTooLarge(f"files are limited to {_human(settings.storage_max_upload_bytes)}")
+    await repository.lock_quota(uow.session)
+    used, _ = await repository.usage(uow.session)
+    quota = settings.storage_quota_bytes
+    if used + body.size > quota:
+        raise QuotaExceeded(
+            f"the workspace's storage quota of {_human(quota)} is used up: {_human(max(quota - used, 0))} left, "
+            f"this file needs {_human(body.size)}"
+        )
+    token = secrets.token_urlsafe(24)
+    file = await repository.insert(
+        uow.session,
+        File(owner_id=user.id, filename=body.filename, content_type=body.content_type, size=body.size,
+             status=FileStatus.pending, storage_key=f"files/new/{token}", idempotency_key=idempotency_key,
+             created_at=utcnow()),
+    )  # fmt: skip
+    if file is None:  # a concurrent retry with the same key committed first
+        assert idempotency_key is not None
+        winner = await repository.by_idempotency_key(uow.session, user.id, idempotency_key)
+        assert winner is not None
+        return (*_replay(platform, storage, winner, body), False)
+    file.storage_key = f"files/{file.id}/{token}"  # never guessable from the id alone
+    if is_multipart(platform, body.size):
+        file.upload_id = await storage.start_multipart(file.storage_key, content_type=file.content_type)
+    await uow.session.flush()
+    return file, upload_plan(platform, storage, file), True
+
+
+def _replay(platform: Platform, storage: Storage, file: File, body: FileCreate) -> tuple[File, UploadPlan | None]:
+    if not _same_request(file, body):
+        raise Conflict("this idempotency key was already used for a different file")
+    if file.status is FileStatus.deleted:
+        raise Conflict("the file announced with this idempotency key was deleted; use a new key")
+    return file, upload_plan(platform, storage, file)
+
+
+async def _owned(uow: UnitOfWork, user: User, file_id: int) -> File:
+    file = await repository.get_for_update(uow.session, file_id)
+    if file is None or file.owner_id != user.id or file.status is FileStatus.deleted:
+        raise NotFound("no such file")
+    return file
+
+
+async def complete(uow: UnitOfWork, platform: Platform, user: User, file_id: int, parts: Sequence[PartETag]) -> File:
+    """The owner says the bytes are uploaded: verification starts once this commits. Idempotent."""
+    storage = require_storage(platform)
+    file = await _owned(uow, user, file_id)
+    if file.status is not FileStatus.pending:
+        return file  # decided already: completing again changes nothing
+    if file.completed_at is None:
+        if file.upload_id is not None:
+            await _complete_multipart(platform, storage, file, parts)
+        else:
+            if parts:
+                raise InvalidRequest("this upload is a single PUT: complete it without parts")
+            if await storage.stat(file.storage_key) is None:
+                raise Conflict("nothing was uploaded yet: PUT the bytes to the upload URL, then complete")
+        file.completed_at = utcnow()
+    file_id = file.id
+
+    async def dispatch() -> None:
+        await platform.tasks.send(VERIFY, file_id)
+
+    uow.after_commit(dispatch)  # also on a repeat while still pending: verification is idempotent
+    return file
+
+
+async def _complete_multipart(platform: Platform, storage: Storage, file: File, parts: Sequence[PartETag]) -> None:
+    assert file.upload_id is not None
+    expected = math.ceil(file.size / part_size(platform, file.size))
+    numbers = [part.number for part in parts]
+    if numbers != list(range(1, expected + 1)):
+        raise InvalidRequest(
+            f"a multipart upload is completed with the ETags of all its parts, 1 to {expected}, in order"
+        )
+    try:
+        await storage.complete_multipart(
+            file.storage_key, file.upload_id, [CompletedPart(part.number, part.etag) for part in parts]
+        )
+    except StorageError as error:
+        raise Conflict(f"the store refused to assemble the parts: {error}") from None
+
+
+async def visible(uow: UnitOfWork, user: User, file_id: int) -> File:
+    """The file, if the user owns it or sees a live message it is attached to; otherwise 404."""
+    file = await repository.get(uow.session, file_id)
+    if file is None or file.status is FileStatus.deleted:
+        raise NotFound("no such file")
+    if file.owner_id != user.id and not await repository.visible_through_messages(uow.session, file_id, user.id):
+        raise NotFound("no such file")
+    return file
+
+
+async def download(uow: UnitOfWork, platform: Platform, user: User, file_id: int) -> PresignedRequest:
+    """A short-lived GET of an available file's bytes."""
+    storage = require_storage(platform)
+    file = await visible(uow, user, file_id)
+    if file.status is FileStatus.pending:
+        raise Conflict("the file is not available yet: it is being uploaded or verified")
+    if file.status is FileStatus.rejected:
+        raise Conflict(f"the file was rejected: {file.reject_reason}")
+    return storage.presign_get(
+        file.storage_key,
+        expires=timedelta(seconds=platform.settings.storage_download_url_seconds),
+        filename=file.filename,
+        content_type=file.content_type,
+        version_id=file.version_id,
+    )
+
+
+async def remove_objects(storage: Storage, file: File) -> None:
+    """Delete whatever the store holds for the file (an unfinished multipart upload, every version). Idempotent."""
+    if file.upload_id is not None and file.completed_at is None:
+        await storage.abort_multipart(file.storage_key, file.upload_id)
+    await storage.delete(file.storage_key)
+
+
+async def delete(uow: UnitOfWork, platform: Platform, user: User, file_id: int) -> None:
+    """Delete a file (its owner or an admin): its objects, its attachments; the row stays as `deleted`."""
+    storage = require_storage(platform)
+    file = await repository.get_for_update(uow.session, file_id)
+    if file is None:
+        raise NotFound("no such file")
+    if file.owner_id != user.id and user.role is not Role.admin:
+        await visible(uow, user, file_id)  # 404 unless they can see it
+        raise Forbidden("only the owner or an admin can delete a file")
+    if file.status is FileStatus.deleted:
+        return  # deleting twice is harmless
+    await remove_objects(storage, file)
+    await repository.remove_attachments_of_file(uow.session, file.id)
+    file.status, file.deleted_at = FileStatus.deleted, utcnow()
+    await record(uow.session, "file.deleted", actor=user, target_type="file", target_id=file.id,
+                 owner_id=file.owner_id, filename=file.filename, size=file.size)  # fmt: skip
+
+
+async def usage(uow: UnitOfWork, platform: Platform) -> tuple[Usage, Usage]:
+    """(what the database counts against the quota, what the store holds)."""
+    storage = require_storage(platform)
+    size, count = await repository.usage(uow.session)
+    return Usage(bytes=size, objects=count), await storage.usage("files/")
+
+
+# --- messaging integration: called by the messaging service and retention -------------------------------------
+
+
+async def attach(uow: UnitOfWork, user: User, message_id: int, conversation_id: int, file_ids: Sequence[int]) -> None:
+    """Attach the user's own available files to their new message (at most 10; repeats are ignored)."""
+    wanted = list(dict.fromkeys(file_ids))
+    if not wanted:
+        return
+    if len(wanted) > MAX_ATTACHMENTS:
+        raise InvalidRequest(f"a message has at most {MAX_ATTACHMENTS} attachments")
+    if await repository.conversation_of_message(uow.session, message_id) != conversation_id:
+        raise InvalidRequest("the message is not in this conversation")
+    files = {file.id: file for file in await repository.get_many(uow.session, wanted)}
+    for file_id in wanted:
+        file = files.get(file_id)
+        if file is None or file.owner_id != user.id:
+            raise InvalidRequest(f"file {file_id} is not one of your files")
+        if file.status is not FileStatus.available:
+            raise InvalidRequest(f"file {file_id} is {file.status.value}: only available files can be attached")
+    present = await repository.attached_file_ids(uow.session, message_id)
+    new = [file_id for file_id in wanted if file_id not in present]
+    if len(present) + len(new) > MAX_ATTACHMENTS:
+        raise InvalidRequest(f"a message has at most {MAX_ATTACHMENTS} attachments")
+    await repository.add_attachments(uow.session, message_id, new, first_position=len(present))
+
+
+async def attachments_for(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[AttachmentOut]]:
+    """The available attachments of each message (messages without any are left out), in attachment order."""
+    result: dict[int, list[AttachmentOut]] = {}
+    for message_id, file in await repository.attachments_for(session, message_ids):
+        items = result.setdefault(message_id, [])
+        items.append(AttachmentOut(file_id=file.id, filename=file.filename, content_type=file.content_type,
+                                   size=file.size, position=len(items)))  # fmt: skip
+    return result
+
+
+async def purge_for_messages(
+    uow: UnitOfWork, storage: Storage | None, message_ids: Sequence[int], *, include_replies: bool = False
+) -> int:
+    """Remove the attachments of these messages (being deleted or purged), and the files — objects and rows — no
+    other message shows. Call it before the messages go, in the same unit of work; returns how many files went.
+
+    `include_replies`: the messages are thread roots whose replies go too (retention). Without a store (files
+    disabled, or a caller that has none) only the attachment links go: the file rows stay for the files purge,
+    which removes object and row together, so no object is ever left without its row. The object deletes are
+    idempotent, so a rolled-back transaction is repaired by running the same purge again.
+    """
+    ids = list(message_ids)
+    if include_replies:
+        ids += await repository.thread_replies(uow.session, ids)
+    files = await repository.files_only_attached_to(uow.session, ids) if storage is not None else []
+    if storage is not None:
+        for file in files:
+            await remove_objects(storage, file)
+    await repository.remove_attachments_of_messages(uow.session, ids)
+    return await repository.delete_rows(uow.session, [file.id for file in files])

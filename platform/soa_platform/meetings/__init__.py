@@ -1,0 +1,1 @@
+"""Meetings: Janus-backed video rooms with join tokens, a lobby, moderation and TURN credentials."""

@@ -1,0 +1,62 @@
+"""A join or moderation request and the Janus calls it makes are one trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from soa_platform.meetings.janus import JanusController
+from tests.platform.harness import Tenant
+from tests.platform.meetings.meeting_client import create_meeting, join
+from tests.support.janus_server import JanusServer
+
+
+@pytest.fixture
+def traced(tenant: Tenant, janus: JanusServer) -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """The tenant's controller reporting to an in-memory exporter."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    original = tenant.platform.meetings
+    tenant.platform.meetings = JanusController(
+        janus.url, janus.admin_url, janus.api_secret, janus.admin_secret, tracer_provider=provider
+    )
+    yield provider, exporter
+    tenant.platform.meetings = original
+    provider.shutdown()
+
+
+async def test_a_join_and_a_removal_trace_their_janus_calls(
+    tenant: Tenant, traced: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = traced
+    host, guest = await tenant.user("host"), await tenant.user("guest")
+    meeting = await create_meeting(tenant, host, invitee_ids=[guest.id])
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("POST /v1/meetings/{meeting_id}/join") as join_span:
+        joined = await join(tenant, guest, meeting["id"])
+    with tracer.start_as_current_span("DELETE /v1/meetings/{meeting_id}/participants/{id}") as remove_span:
+        response = await tenant.client.delete(
+            f"/v1/meetings/{meeting['id']}/participants/{joined['participant_id']}", headers=host.headers
+        )
+        assert response.status_code == 204
+    await tenant.platform.meetings.close()  # type: ignore[union-attr]
+    spans = exporter.get_finished_spans()
+    by_trace: dict[int, set[str]] = {}
+    for span in spans:
+        by_trace.setdefault(span.context.trace_id, set()).add(span.name)
+    joined_names = by_trace[join_span.get_span_context().trace_id]
+    assert {"janus ensure_room", "janus videoroom exists", "janus videoroom create", "janus allowed add",
+            "janus admin add_token", "janus videoroom allowed"} <= joined_names  # fmt: skip
+    removed_names = by_trace[remove_span.get_span_context().trace_id]
+    assert {"janus allowed remove", "janus admin remove_token", "janus disconnect"} <= removed_names
+    ensure = next(s for s in spans if s.name == "janus ensure_room")
+    assert ensure.parent is not None
+    assert ensure.parent.span_id == join_span.get_span_context().span_id
+    assert next(s for s in spans if s.name == "janus videoroom create").kind is SpanKind.CLIENT
+    assert all("secret" not in str(dict(s.attributes or {})).lower() for s in spans)
