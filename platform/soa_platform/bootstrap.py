@@ -8,6 +8,7 @@ from soa_platform import metrics
 from soa_platform.app import Lifespan, create_app
 from soa_platform.context import Platform
 from soa_platform.db import Database
+from soa_platform.identity.cache import UserCache
 from soa_platform.identity.tokens import TokenService
 from soa_platform.ratelimit import RateLimiter
 from soa_platform.settings import PlatformSettings
@@ -34,6 +35,7 @@ def build_platform(settings: PlatformSettings) -> Platform:
         tasks=CeleryDispatcher(create_celery(settings)),
         storage=configured_storage(settings),
         meetings=JanusController.from_settings(settings),
+        user_cache=UserCache(settings.user_cache_seconds),
     )
 
 

@@ -3,12 +3,13 @@ the task dispatcher and the object store. Built once per process and stored on t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from soa_platform.db import Database
 from soa_platform.events.bus import EventStream
 from soa_platform.files.storage import Storage
+from soa_platform.identity.cache import UserCache
 from soa_platform.identity.tokens import TokenService
 from soa_platform.meetings.janus import JanusController
 from soa_platform.ratelimit import RateLimiter
@@ -30,3 +31,4 @@ class Platform:
     tasks: TaskDispatcher
     storage: Storage | None = None  # None: files are disabled or not configured
     meetings: JanusController | None = None  # None: meetings are disabled or no Janus is configured
+    user_cache: UserCache = field(default_factory=UserCache)

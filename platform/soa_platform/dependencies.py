@@ -39,7 +39,12 @@ async def authenticate(platform: Platform, uow: UnitOfWork, token: str | None) -
     if not token:
         raise NotAuthenticated()
     verified = await platform.tokens.verify(token)
-    return await identity_service.resolve_user(uow.session, platform.settings, verified)
+    key = f"{verified.source}:{verified.subject}"
+    user = platform.user_cache.get(key)
+    if user is None:
+        user = await identity_service.resolve_user(uow.session, platform.settings, verified)
+        platform.user_cache.put(key, user)
+    return user
 
 
 async def get_current_user(

@@ -70,6 +70,9 @@ class PlatformSettings(BaseSettings):
     oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
     local_accounts: bool = False
     access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    # how long an api process trusts the user row it read for a token (0: read it on every request); a
+    # disabled account or a role change reaches the other api processes within this time
+    user_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     # messaging
     messaging_enabled: bool = True

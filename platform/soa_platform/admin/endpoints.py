@@ -47,11 +47,13 @@ async def create_user(body: UserCreate, admin: AdminUser, platform: PlatformDep,
 
 
 @router.patch("/v1/admin/users/{user_id}", response_model=UserOut, responses={400: {}, 404: {}})
-async def update_user(user_id: UserIdPath, body: UserUpdate, admin: AdminUser, uow: UowDep) -> UserOut:
+async def update_user(
+    user_id: UserIdPath, body: UserUpdate, admin: AdminUser, platform: PlatformDep, uow: UowDep
+) -> UserOut:
     """Change a user's role or disable/enable the account (audited)."""
-    return UserOut.model_validate(
-        await identity.update_user(uow.session, admin, user_id, role=body.role, active=body.active)
-    )
+    user = await identity.update_user(uow.session, admin, user_id, role=body.role, active=body.active)
+    platform.user_cache.forget(user_id)  # this process at once; the others within SOA_USER_CACHE_SECONDS
+    return UserOut.model_validate(user)
 
 
 @router.get("/v1/admin/retention", response_model=RetentionOut)

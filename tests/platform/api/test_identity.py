@@ -101,6 +101,27 @@ async def test_expired_tampered_and_malformed_tokens_are_refused(tenant: Tenant)
         assert (response.status_code, response.json()["detail"]) == (401, detail)
 
 
+async def test_a_user_who_was_just_served_loses_access_at_once_when_disabled(tenant: Tenant) -> None:
+    admin = await tenant.user("root", Role.admin)
+    user = await tenant.user()
+    assert (await tenant.client.get("/v1/me", headers=user.headers)).status_code == 200  # now remembered
+
+    response = await tenant.client.patch(f"/v1/admin/users/{user.id}", json={"active": False}, headers=admin.headers)
+
+    assert response.status_code == 200
+    assert (await tenant.client.get("/v1/me", headers=user.headers)).status_code == 401
+
+
+async def test_a_role_change_applies_to_the_next_request(tenant: Tenant) -> None:
+    admin = await tenant.user("root", Role.admin)
+    user = await tenant.user()
+    assert (await tenant.client.get("/v1/admin/audit", headers=user.headers)).status_code == 403
+
+    await tenant.client.patch(f"/v1/admin/users/{user.id}", json={"role": "admin"}, headers=admin.headers)
+
+    assert (await tenant.client.get("/v1/admin/audit", headers=user.headers)).status_code == 200
+
+
 async def test_a_disabled_account_loses_access(tenant: Tenant) -> None:
     admin = await tenant.user("root", Role.admin)
     user = await tenant.user()
