@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_PATHS := operator platform tests $(wildcard bench)
 
-.PHONY: test setup up lint typecheck unit bench-operator bench-messaging clean
+.PHONY: test setup up lint typecheck unit bench-operator bench-messaging bench-files clean
 
 setup:
 	./scripts/bootstrap.sh
@@ -34,6 +34,10 @@ bench-operator: setup
 
 bench-messaging: setup
 	$(PY) bench/messaging_load.py
+
+# Presigned uploads and downloads through the platform vs raw S3 on the JuiceFS gateway (docs/performance.md).
+bench-files: setup
+	$(PY) bench/files_throughput.py
 
 clean:
 	rm -rf $(VENV) .venv-checkov .mypy_cache .ruff_cache .pytest_cache

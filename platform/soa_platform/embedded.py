@@ -23,6 +23,7 @@ from rich.console import Console
 from soa_platform.db import Database
 from soa_platform.errors import DomainError
 from soa_platform.identity import service as identity
+from soa_platform.meetings.embedded_janus import ABSENT_MESSAGE, embedded_janus
 from soa_platform.settings import PlatformSettings
 
 ADMIN_EMAIL = "admin@soa.local"
@@ -55,7 +56,8 @@ def embedded_environment(host: str, port: int, data_dir: Path) -> dict[str, str]
         "SOA_WORKER_HEARTBEAT_FILE": str(data_dir / "worker.heartbeat"),
         "SOA_BEAT_HEARTBEAT_FILE": str(data_dir / "beat.heartbeat"),
         "SOA_BEAT_SCHEDULE_FILE": str(data_dir / "beat-schedule"),
-        "SOA_FILES_DIR": str(data_dir / "files"),
+        "SOA_STORAGE_DRIVER": "local",  # files in a directory, moved through signed api URLs
+        "SOA_STORAGE_LOCAL_DIR": str(data_dir / "files"),
     }
 
 
@@ -90,17 +92,26 @@ def run_embedded(*, host: str, port: int, data_dir: Path, console: Console) -> i
 
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **embedded_environment(host, port, data_dir)}
+    janus = embedded_janus(data_dir.resolve(), host)
+    env.update(janus.env if janus else {"SOA_MEETINGS_ENABLED": "false"})
     os.environ.update(env)
     settings = PlatformSettings()
     console.print(f"[bold]SOA[/] embedded tenant [cyan]{settings.tenant}[/] in {data_dir.resolve()}")
     console.print("• migrating the database")
+    console.print(
+        f"• meetings: Janus at {janus.env['SOA_JANUS_PUBLIC_URL']}" if janus else f"• [yellow]{ABSENT_MESSAGE}[/]"
+    )
     upgrade(settings.sqlalchemy_url)
     password = _first_admin(settings, data_dir)
+    if not _prepare_files(settings, console):
+        return 1
     soa = [sys.executable, "-m", "soa_operator.cli.main"]
     children = {
         "api": subprocess.Popen([*soa, "api", "--host", host, "--port", str(port)], env=env),
         "worker": subprocess.Popen([*soa, "worker", "--concurrency", "1", "--beat"], env=env),
     }
+    if janus is not None:
+        children["janus"] = janus.start(data_dir / "janus.log")
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -124,6 +135,20 @@ def run_embedded(*, host: str, port: int, data_dir: Path, console: Console) -> i
         return 0
     finally:
         _stop_children(children)
+
+
+def _prepare_files(settings: PlatformSettings, console: Console) -> bool:
+    """The local object store's directories (idempotent), before the api and worker use them."""
+    from soa_platform.files.bootstrap import init_storage
+    from soa_platform.files.storage import StorageError
+
+    try:
+        report = asyncio.run(init_storage(settings, progress=lambda _message: None))
+    except (StorageError, OSError) as error:
+        console.print(f"[red]files: the storage directory is not usable: {error}[/]")
+        return False
+    console.print(f"• files: stored in {report.bucket}")
+    return True
 
 
 def _wait_healthy(url: str, children: dict[str, subprocess.Popen[bytes]], stopping: object) -> bool:

@@ -88,11 +88,41 @@ class Up:
         return code
 
 
-def test_soa_up_serves_a_tenant_to_log_into_and_chat_on_and_stops_cleanly(tmp_path: Path, webhook: Webhook) -> None:
+def share_a_file(client: httpx.Client, auth: dict[str, str], content: bytes) -> int:
+    """Announce, PUT to the signed URL, complete, wait for the worker's verdict: the file's id."""
+    announced = client.post(
+        "/v1/files", json={"filename": "minutes.txt", "content_type": "text/plain", "size": len(content)}, headers=auth
+    )
+    assert announced.status_code == 201, announced.text
+    upload = announced.json()["upload"]
+    assert upload["kind"] == "single"
+    put = httpx.put(upload["request"]["url"], content=content, headers=upload["request"]["headers"], timeout=10)
+    assert put.status_code == 200, put.text
+    file_id = int(announced.json()["id"])
+    assert client.post(f"/v1/files/{file_id}/complete", headers=auth).json()["status"] == "pending"
+    deadline = time.monotonic() + 30  # the real worker verifies it
+    while (status := client.get(f"/v1/files/{file_id}", headers=auth).json()["status"]) == "pending":
+        assert time.monotonic() < deadline, "the worker did not verify the file"
+        time.sleep(0.2)
+    assert status == "available"
+    return file_id
+
+
+def download(client: httpx.Client, auth: dict[str, str], file_id: int) -> bytes:
+    link = client.get(f"/v1/files/{file_id}/download", headers=auth).json()
+    got = httpx.get(link["url"], headers=link["headers"], timeout=10)
+    assert got.status_code == 200, got.text
+    return got.content
+
+
+def test_soa_up_serves_a_tenant_to_log_into_chat_and_share_files_on_and_stops_cleanly(
+    tmp_path: Path, webhook: Webhook
+) -> None:
     data_dir, port = tmp_path / "data", free_port()
     up = Up(data_dir, port, {"SOA_NOTIFICATION_WEBHOOK_URL": webhook.url})
     try:
         banner = up.wait_until_up()
+        assert f"files: stored in {(data_dir / 'files').resolve()}" in banner
         match = re.search(r"first admin: (\S+)\s+password: (\S+)", banner)
         assert match, banner
         email, password = match.groups()
@@ -118,6 +148,9 @@ def test_soa_up_serves_a_tenant_to_log_into_and_chat_on_and_stops_cleanly(tmp_pa
             assert sent.status_code == 201
             found = client.get("/v1/search", params={"q": "welcome"}, headers=auth).json()["items"]
             assert [m["id"] for m in found] == [sent.json()["id"]]
+            content = b"minutes of the first meeting\n" * 100
+            file_id = share_a_file(client, auth, content)
+            assert download(client, auth, file_id) == content
         deadline = time.monotonic() + 30  # the real worker on the embedded broker delivers the mention
         while not webhook.keys and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -136,5 +169,6 @@ def test_soa_up_serves_a_tenant_to_log_into_and_chat_on_and_stops_cleanly(tmp_pa
                 f"/v1/conversations/{channel['id']}/messages", headers={"Authorization": f"Bearer {token}"}
             )
             assert [m["body"] for m in page.json()["items"]] == [f"welcome <@{colleague['id']}>"]
+            assert download(client, {"Authorization": f"Bearer {token}"}, file_id) == content  # kept on disk
     finally:
         assert again.stop() == 0
