@@ -40,6 +40,11 @@ async def by_idempotency_key(session: AsyncSession, owner_id: int, key: str) -> 
 
 async def insert(session: AsyncSession, file: File) -> File | None:
     """Insert; None when the owner's idempotency key already exists (a concurrent retry won)."""
+    if file.idempotency_key is None:
+        # nothing a concurrent request could share: no savepoint (two round trips fewer under the quota lock)
+        session.add(file)
+        await session.flush()
+        return file
     try:
         async with session.begin_nested():
             session.add(file)
