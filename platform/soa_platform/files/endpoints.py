@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from soa_platform.dependencies import AdminUser, CurrentUser, PlatformDep, UowDep
 from soa_platform.files import service
 from soa_platform.files.models import File
 from soa_platform.files.schemas import (
+    MAX_BATCH,
+    DownloadOut,
+    DownloadsOut,
+    FileBatchComplete,
+    FileBatchCreate,
+    FileBatchUploadOut,
     FileComplete,
     FileCreate,
+    FileListOut,
     FileOut,
     FileUploadOut,
     PartUploadOut,
@@ -44,6 +51,15 @@ IdempotencyKeyHeader = Annotated[
         alias="Idempotency-Key",
         pattern=r"^[A-Za-z0-9._:-]{1,100}$",
         description="a client-chosen key: a retry with the same key returns the same file and creates nothing new",
+    ),
+]
+
+BatchIdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[A-Za-z0-9._:-]{1,96}$",
+        description="a client-chosen key: a retry with the same key returns the same files and creates nothing new",
     ),
 ]
 
@@ -95,6 +111,42 @@ async def create_file(
     return _with_upload(file, plan)
 
 
+@router.post(
+    "/v1/files/batch",
+    response_model=FileBatchUploadOut,
+    status_code=201,
+    responses={
+        200: {"description": "a retry with the same Idempotency-Key: the files announced first"},
+        403: {"description": "the workspace's storage quota would be exceeded by these files together"},
+        409: {},
+        413: {"description": "one of the files is larger than the tenant's maximum upload size"},
+        429: {},
+    },
+)
+async def create_files(
+    body: FileBatchCreate,
+    response: Response,
+    user: WritingUser,
+    platform: PlatformDep,
+    uow: UowDep,
+    idempotency_key: BatchIdempotencyKeyHeader = None,
+) -> FileBatchUploadOut:
+    """Announce up to 10 uploads in one request (all or none, one quota check for their total), as a client does
+    when several files are dropped at once. Then complete them with `POST /v1/files/complete`."""
+    announced, created = await service.create_batch(uow, platform, user, body.files, idempotency_key)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return FileBatchUploadOut(files=[_with_upload(file, plan) for file, plan in announced])
+
+
+@router.post("/v1/files/complete", response_model=FileListOut, responses={400: {}, 409: {}})
+async def complete_files(body: FileBatchComplete, user: WritingUser, platform: PlatformDep, uow: UowDep) -> FileListOut:
+    """Complete up to 10 uploads in one request, all or none: each one's verification starts. Idempotent."""
+    items = [(item.id, item.parts) for item in body.files]
+    files = await service.complete_batch(uow, platform, user, items)
+    return FileListOut(files=[FileOut.model_validate(file) for file in files])
+
+
 @router.post("/v1/files/{file_id}/complete", response_model=FileOut, responses={400: {}, 409: {}})
 async def complete_file(
     file_id: FileId, user: WritingUser, platform: PlatformDep, uow: UowDep, body: FileComplete | None = None
@@ -102,6 +154,23 @@ async def complete_file(
     """The bytes are uploaded (multipart: with every part's ETag): verification starts. Idempotent."""
     file = await service.complete(uow, platform, user, file_id, body.parts if body else [])
     return FileOut.model_validate(file)
+
+
+@router.get("/v1/files/downloads", response_model=DownloadsOut, responses={409: {}})
+async def download_files(
+    user: CurrentUser,
+    platform: PlatformDep,
+    uow: UowDep,
+    ids: Annotated[list[Annotated[int, Query(ge=1, le=2**62)]], Query(alias="id", min_length=1, max_length=MAX_BATCH)],
+) -> DownloadsOut:
+    """Short-lived GETs of up to 10 files at once (`?id=1&id=2`: a message's attachments), all or none: 404 for a
+    file you cannot see, 409 for one pending or rejected."""
+    wanted = list(dict.fromkeys(ids))
+    requests = await service.download_batch(uow, platform, user, wanted)
+    return DownloadsOut(
+        downloads=[DownloadOut(file_id=file_id, **_presigned(request).model_dump())
+                   for file_id, request in zip(wanted, requests, strict=True)]
+    )  # fmt: skip
 
 
 @router.get("/v1/files/{file_id}", response_model=FileOut)

@@ -33,24 +33,43 @@ async def get_many(session: AsyncSession, file_ids: Sequence[int]) -> list[File]
     return list((await session.scalars(select(File).where(File.id.in_(file_ids)))).all())
 
 
-async def by_idempotency_key(session: AsyncSession, owner_id: int, key: str) -> File | None:
-    query = select(File).where(File.owner_id == owner_id, File.idempotency_key == key)
-    return (await session.scalars(query)).first()
+async def by_idempotency_keys(session: AsyncSession, owner_id: int, keys: Sequence[str]) -> dict[str, File]:
+    query = select(File).where(File.owner_id == owner_id, File.idempotency_key.in_(keys))
+    return {file.idempotency_key: file for file in (await session.scalars(query)).all() if file.idempotency_key}
 
 
-async def insert(session: AsyncSession, file: File) -> File | None:
-    """Insert; None when the owner's idempotency key already exists (a concurrent retry won)."""
-    if file.idempotency_key is None:
+async def get_many_for_update(session: AsyncSession, file_ids: Sequence[int]) -> list[File]:
+    """The files, locked in id order (two batches over the same files never wait on each other in a cycle)."""
+    query = select(File).where(File.id.in_(file_ids)).order_by(File.id).with_for_update()
+    return list((await session.scalars(query)).all())
+
+
+async def insert_many(session: AsyncSession, files: Sequence[File]) -> bool:
+    """Insert the files in one statement; False when one of the owner's idempotency keys already exists (a
+    concurrent retry won, and nothing of this batch was inserted)."""
+    if all(file.idempotency_key is None for file in files):
         # nothing a concurrent request could share: no savepoint (two round trips fewer under the quota lock)
-        session.add(file)
+        session.add_all(files)
         await session.flush()
-        return file
+        return True
     try:
         async with session.begin_nested():
-            session.add(file)
+            session.add_all(files)
     except IntegrityError:
-        return None
-    return file
+        return False
+    return True
+
+
+async def visible_ids(session: AsyncSession, file_ids: Sequence[int], user_id: int) -> set[int]:
+    """Those of the files attached to a live message of a conversation the user is a member of."""
+    query = (
+        select(MessageAttachment.file_id)
+        .join(Message, Message.id == MessageAttachment.message_id)
+        .join(Membership, Membership.conversation_id == Message.conversation_id)
+        .where(MessageAttachment.file_id.in_(file_ids), Message.deleted_at.is_(None), Membership.user_id == user_id)
+        .distinct()
+    )
+    return set((await session.scalars(query)).all())
 
 
 async def lock_quota(session: AsyncSession) -> None:

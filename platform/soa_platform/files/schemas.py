@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from soa_platform.files.models import FileStatus
 
 MAX_FILENAME_BYTES = 255
+MAX_BATCH = 10  # files announced or completed in one request: one message's worth of attachments
 # type/subtype with optional parameters, RFC 6838 token characters (e.g. `text/plain; charset=utf-8`)
 _NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 _PARAMETER = rf"\s*;\s*{_NAME}=(\"[^\"\\\x00-\x1f]*\"|[A-Za-z0-9!#$&^_.+-]+)"
@@ -61,11 +62,40 @@ class FileComplete(BaseModel):
     )
 
 
+class FileBatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    files: list[FileCreate] = Field(min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} files")
+
+
+class FileCompleteItem(FileComplete):
+    id: int = Field(ge=1, le=2**62)
+
+
+class FileBatchComplete(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    files: list[FileCompleteItem] = Field(min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} files")
+
+    @field_validator("files")
+    @classmethod
+    def _each_once(cls, value: list[FileCompleteItem]) -> list[FileCompleteItem]:
+        if len({item.id for item in value}) != len(value):
+            raise ValueError("each file is listed once")
+        return value
+
+
 class PresignedOut(BaseModel):
     method: str
     url: str
     headers: dict[str, str] = Field(description="send these headers exactly as given")
     expires_at: datetime
+
+
+class DownloadOut(PresignedOut):
+    file_id: int
+
+
+class DownloadsOut(BaseModel):
+    downloads: list[DownloadOut] = Field(description="in the order asked")
 
 
 class PartUploadOut(PresignedOut):
@@ -103,6 +133,14 @@ class FileOut(BaseModel):
 
 class FileUploadOut(FileOut):
     upload: UploadOut | None = Field(description="where to send the bytes; null once the upload was completed")
+
+
+class FileBatchUploadOut(BaseModel):
+    files: list[FileUploadOut] = Field(description="in the order they were announced")
+
+
+class FileListOut(BaseModel):
+    files: list[FileOut]
 
 
 class AttachmentOut(BaseModel):

@@ -7,6 +7,7 @@ fails, repeating the operation (the client's retry, the next retention run) fini
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 from collections.abc import Sequence
@@ -94,39 +95,77 @@ async def create(
     uow: UnitOfWork, platform: Platform, user: User, body: FileCreate, idempotency_key: str | None
 ) -> tuple[File, UploadPlan | None, bool]:
     """Announce an upload: (file, where to send the bytes, created). A retry with the same key returns the first."""
+    announced, created = await _announce(uow, platform, user, [body], None if idempotency_key is None
+                                         else [idempotency_key])  # fmt: skip
+    ((file, plan),) = announced
+    return file, plan, created
+
+
+async def create_batch(
+    uow: UnitOfWork, platform: Platform, user: User, bodies: Sequence[FileCreate], idempotency_key: str | None
+) -> tuple[list[tuple[File, UploadPlan | None]], bool]:
+    """Announce several uploads at once, all or none: one quota check for their total. A retry with the same key
+    returns the files announced first (each file keeps `<key>#<index>`, a form no single announcement can use)."""
+    keys = None if idempotency_key is None else [f"{idempotency_key}#{index}" for index in range(len(bodies))]
+    return await _announce(uow, platform, user, bodies, keys)
+
+
+async def _announce(
+    uow: UnitOfWork, platform: Platform, user: User, bodies: Sequence[FileCreate], keys: Sequence[str] | None
+) -> tuple[list[tuple[File, UploadPlan | None]], bool]:
     storage = require_storage(platform)
-    if idempotency_key is not None:
-        existing = await repository.by_idempotency_key(uow.session, user.id, idempotency_key)
-        if existing is not None:
-            return (*_replay(platform, storage, existing, body), False)
+    if keys is not None and (replayed := await _replayed(uow, platform, storage, user, bodies, keys)) is not None:
+        return replayed, False
     settings = platform.settings
-    if body.size > settings.storage_max_upload_bytes:
-        raise PayloadTooLarge(f"files are limited to {_human(settings.storage_max_upload_bytes)}")
+    for body in bodies:
+        if body.size > settings.storage_max_upload_bytes:
+            named = f" ({body.filename} is {_human(body.size)})" if len(bodies) > 1 else ""
+            raise PayloadTooLarge(f"files are limited to {_human(settings.storage_max_upload_bytes)}{named}")
     await repository.lock_quota(uow.session)
     used, _ = await repository.usage(uow.session)
-    quota = settings.storage_quota_bytes
-    if used + body.size > quota:
+    quota, needed = settings.storage_quota_bytes, sum(body.size for body in bodies)
+    if used + needed > quota:
+        what = "this file needs" if len(bodies) == 1 else f"these {len(bodies)} files need"
         raise QuotaExceeded(
             f"the workspace's storage quota of {_human(quota)} is used up: {_human(max(quota - used, 0))} left, "
-            f"this file needs {_human(body.size)}"
+            f"{what} {_human(needed)}"
         )
-    token = secrets.token_urlsafe(24)
-    file = await repository.insert(
-        uow.session,
+    tokens = [secrets.token_urlsafe(24) for _ in bodies]
+    now = utcnow()
+    files = [
         File(owner_id=user.id, filename=body.filename, content_type=body.content_type, size=body.size,
-             status=FileStatus.pending, storage_key=f"files/new/{token}", idempotency_key=idempotency_key,
-             created_at=utcnow()),
-    )  # fmt: skip
-    if file is None:  # a concurrent retry with the same key committed first
-        assert idempotency_key is not None
-        winner = await repository.by_idempotency_key(uow.session, user.id, idempotency_key)
+             status=FileStatus.pending, storage_key=f"files/new/{token}",
+             idempotency_key=None if keys is None else keys[index], created_at=now)
+        for index, (body, token) in enumerate(zip(bodies, tokens, strict=True))
+    ]  # fmt: skip
+    if not await repository.insert_many(uow.session, files):  # a concurrent retry with the same key committed first
+        assert keys is not None
+        winner = await _replayed(uow, platform, storage, user, bodies, keys)
         assert winner is not None
-        return (*_replay(platform, storage, winner, body), False)
-    file.storage_key = f"files/{file.id}/{token}"  # never guessable from the id alone
-    if is_multipart(platform, body.size):
-        file.upload_id = await storage.start_multipart(file.storage_key, content_type=file.content_type)
+        return winner, False
+    for file, token in zip(files, tokens, strict=True):
+        file.storage_key = f"files/{file.id}/{token}"  # never guessable from the id alone
+    large = [file for file in files if is_multipart(platform, file.size)]
+    upload_ids = await asyncio.gather(
+        *(storage.start_multipart(file.storage_key, content_type=file.content_type) for file in large)
+    )
+    for file, upload_id in zip(large, upload_ids, strict=True):
+        file.upload_id = upload_id
     await uow.session.flush()
-    return file, upload_plan(platform, storage, file), True
+    return [(file, upload_plan(platform, storage, file)) for file in files], True
+
+
+async def _replayed(
+    uow: UnitOfWork, platform: Platform, storage: Storage, user: User, bodies: Sequence[FileCreate],
+    keys: Sequence[str],
+) -> list[tuple[File, UploadPlan | None]] | None:  # fmt: skip
+    """The files first announced with these keys, or None when the keys are new."""
+    found = await repository.by_idempotency_keys(uow.session, user.id, keys)
+    if not found:
+        return None
+    if len(found) != len(keys):
+        raise Conflict("this idempotency key was already used for a different set of files")
+    return [_replay(platform, storage, found[key], body) for key, body in zip(keys, bodies, strict=True)]
 
 
 def _replay(platform: Platform, storage: Storage, file: File, body: FileCreate) -> tuple[File, UploadPlan | None]:
@@ -137,51 +176,77 @@ def _replay(platform: Platform, storage: Storage, file: File, body: FileCreate) 
     return file, upload_plan(platform, storage, file)
 
 
-async def _owned(uow: UnitOfWork, user: User, file_id: int) -> File:
-    file = await repository.get_for_update(uow.session, file_id)
-    if file is None or file.owner_id != user.id or file.status is FileStatus.deleted:
-        raise NotFound("no such file")
-    return file
-
-
 async def complete(uow: UnitOfWork, platform: Platform, user: User, file_id: int, parts: Sequence[PartETag]) -> File:
     """The owner says the bytes are uploaded: verification starts once this commits. Idempotent."""
-    storage = require_storage(platform)
-    file = await _owned(uow, user, file_id)
-    if file.status is not FileStatus.pending:
-        return file  # decided already: completing again changes nothing
-    if file.completed_at is None:
-        if file.upload_id is not None:
-            await _complete_multipart(platform, storage, file, parts)
-        else:
-            if parts:
-                raise InvalidRequest("this upload is a single PUT: complete it without parts")
-            if await storage.stat(file.storage_key) is None:
-                raise Conflict("nothing was uploaded yet: PUT the bytes to the upload URL, then complete")
-        file.completed_at = utcnow()
-    file_id = file.id
-
-    async def dispatch() -> None:
-        await platform.tasks.send(VERIFY, file_id)
-
-    uow.after_commit(dispatch)  # also on a repeat while still pending: verification is idempotent
+    (file,) = await complete_batch(uow, platform, user, [(file_id, parts)])
     return file
 
 
-async def _complete_multipart(platform: Platform, storage: Storage, file: File, parts: Sequence[PartETag]) -> None:
-    assert file.upload_id is not None
+async def complete_batch(
+    uow: UnitOfWork, platform: Platform, user: User, items: Sequence[tuple[int, Sequence[PartETag]]]
+) -> list[File]:
+    """Complete several uploads, all or none: every check runs before the store assembles any multipart upload.
+    Files decided already are returned as they are; verification of each pending one starts after the commit."""
+    storage = require_storage(platform)
+    batch = len(items) > 1
+    rows = {file.id: file for file in await repository.get_many_for_update(uow.session, [i for i, _ in items])}
+    files: list[File] = []
+    for file_id, _ in items:
+        file = rows.get(file_id)
+        if file is None or file.owner_id != user.id or file.status is FileStatus.deleted:
+            raise NotFound(f"no such file: {file_id}" if batch else "no such file")
+        files.append(file)
+    todo = [(file, parts) for file, (_, parts) in zip(files, items, strict=True)
+            if file.status is FileStatus.pending and file.completed_at is None]  # fmt: skip
+    for file, parts in todo:
+        _check_parts(platform, file, parts, _label(file, batch))
+    singles = [file for file, _ in todo if file.upload_id is None]
+    found = await asyncio.gather(*(storage.stat(file.storage_key) for file in singles))
+    if missing := [file for file, info in zip(singles, found, strict=True) if info is None]:
+        which = f" (files {', '.join(str(file.id) for file in missing)})" if batch else ""
+        raise Conflict(f"nothing was uploaded yet{which}: PUT the bytes to the upload URL, then complete")
+    await asyncio.gather(*(_complete_multipart(storage, file, parts, _label(file, batch))
+                           for file, parts in todo if file.upload_id is not None))  # fmt: skip
+    now = utcnow()
+    for file, _ in todo:
+        file.completed_at = now
+    verify = [file.id for file in files if file.status is FileStatus.pending]
+
+    async def dispatch() -> None:
+        await asyncio.gather(*(platform.tasks.send(VERIFY, file_id) for file_id in verify))
+
+    if verify:
+        uow.after_commit(dispatch)  # also on a repeat while still pending: verification is idempotent
+    return files
+
+
+def _label(file: File, batch: bool) -> str:
+    return f"file {file.id}: " if batch else ""
+
+
+def _check_parts(platform: Platform, file: File, parts: Sequence[PartETag], label: str) -> None:
+    if file.upload_id is None:
+        if parts:
+            raise InvalidRequest(f"{label}this upload is a single PUT: complete it without parts")
+        return
     expected = math.ceil(file.size / part_size(platform, file.size))
-    numbers = [part.number for part in parts]
-    if numbers != list(range(1, expected + 1)):
+    if [part.number for part in parts] != list(range(1, expected + 1)):
         raise InvalidRequest(
-            f"a multipart upload is completed with the ETags of all its parts, 1 to {expected}, in order"
+            f"{label}a multipart upload is completed with the ETags of all its parts, 1 to {expected}, in order"
         )
+
+
+async def _complete_multipart(storage: Storage, file: File, parts: Sequence[PartETag], label: str) -> None:
+    assert file.upload_id is not None
     try:
         await storage.complete_multipart(
             file.storage_key, file.upload_id, [CompletedPart(part.number, part.etag) for part in parts]
         )
     except StorageError as error:
-        raise Conflict(f"the store refused to assemble the parts: {error}") from None
+        # assembled already by an attempt whose transaction did not commit: the object is there, whole
+        info = await storage.stat(file.storage_key)
+        if info is None or info.size != file.size:
+            raise Conflict(f"{label}the store refused to assemble the parts: {error}") from None
 
 
 async def visible(uow: UnitOfWork, user: User, file_id: int) -> File:
@@ -197,11 +262,28 @@ async def visible(uow: UnitOfWork, user: User, file_id: int) -> File:
 async def download(uow: UnitOfWork, platform: Platform, user: User, file_id: int) -> PresignedRequest:
     """A short-lived GET of an available file's bytes."""
     storage = require_storage(platform)
-    file = await visible(uow, user, file_id)
+    return _presigned_get(platform, storage, await visible(uow, user, file_id), "")
+
+
+async def download_batch(
+    uow: UnitOfWork, platform: Platform, user: User, file_ids: Sequence[int]
+) -> list[PresignedRequest]:
+    """Short-lived GETs of several available files (a message's attachments), in the order asked; all or none."""
+    storage = require_storage(platform)
+    rows = {file.id: file for file in await repository.get_many(uow.session, file_ids)}
+    live = {file_id: file for file_id, file in rows.items() if file.status is not FileStatus.deleted}
+    others = [file_id for file_id in file_ids if file_id not in live or live[file_id].owner_id != user.id]
+    shown = await repository.visible_ids(uow.session, [i for i in others if i in live], user.id) if others else set()
+    if hidden := [file_id for file_id in others if file_id not in shown]:
+        raise NotFound(f"no such file: {hidden[0]}")
+    return [_presigned_get(platform, storage, live[file_id], f"file {file_id}: ") for file_id in file_ids]
+
+
+def _presigned_get(platform: Platform, storage: Storage, file: File, label: str) -> PresignedRequest:
     if file.status is FileStatus.pending:
-        raise Conflict("the file is not available yet: it is being uploaded or verified")
+        raise Conflict(f"{label}the file is not available yet: it is being uploaded or verified")
     if file.status is FileStatus.rejected:
-        raise Conflict(f"the file was rejected: {file.reject_reason}")
+        raise Conflict(f"{label}the file was rejected: {file.reject_reason}")
     return storage.presign_get(
         file.storage_key,
         expires=timedelta(seconds=platform.settings.storage_download_url_seconds),

@@ -448,13 +448,19 @@ async def test_without_storage_every_files_route_says_it_is_disabled(storageless
             "/v1/files", json={"filename": "a", "content_type": "a/b", "size": 1}, headers=owner.headers
         ),
         await tenant.client.post("/v1/files/1/complete", headers=owner.headers),
+        await tenant.client.post(
+            "/v1/files/batch",
+            json={"files": [{"filename": "a", "content_type": "a/b", "size": 1}]},
+            headers=owner.headers,
+        ),
+        await tenant.client.post("/v1/files/complete", json={"files": [{"id": 1}]}, headers=owner.headers),
         await tenant.client.get("/v1/files/1", headers=owner.headers),
         await tenant.client.get("/v1/files/1/download", headers=owner.headers),
         await tenant.client.delete("/v1/files/1", headers=owner.headers),
         await tenant.client.get("/v1/admin/files/usage", headers=admin.headers),
     ]
 
-    assert [(r.status_code, r.json()["detail"]) for r in responses] == [(404, service.STORAGE_DISABLED)] * 6
+    assert [(r.status_code, r.json()["detail"]) for r in responses] == [(404, service.STORAGE_DISABLED)] * 8
 
 
 async def test_the_embedded_local_driver_serves_the_whole_flow(local_tenant: Tenant) -> None:
