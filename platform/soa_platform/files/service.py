@@ -27,6 +27,7 @@ from soa_platform.files.storage import CompletedPart, PresignedRequest, Storage,
 from soa_platform.identity.models import Role, User
 
 VERIFY = "soa.files.verify"
+VERIFY_MANY = "soa.files.verify_many"  # a batch's verifications: one publish in the request, the worker fans out
 STORAGE_DISABLED = "file storage is disabled for this workspace"
 MAX_ATTACHMENTS = 10
 MAX_PARTS = 10_000  # S3's limit on parts of one multipart upload
@@ -213,7 +214,10 @@ async def complete_batch(
     verify = [file.id for file in files if file.status is FileStatus.pending]
 
     async def dispatch() -> None:
-        await asyncio.gather(*(platform.tasks.send(VERIFY, file_id) for file_id in verify))
+        if len(verify) == 1:
+            await platform.tasks.send(VERIFY, verify[0])
+        else:  # one message instead of one per file (about 1 ms of the api's CPU each)
+            await platform.tasks.send(VERIFY_MANY, verify)
 
     if verify:
         uow.after_commit(dispatch)  # also on a repeat while still pending: verification is idempotent

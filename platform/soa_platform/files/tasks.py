@@ -9,7 +9,7 @@ from typing import Any
 from soa_platform.files.driver import configured_storage
 from soa_platform.files.retention import purge_expired_files, sweep_uploads
 from soa_platform.files.scan import ScanError
-from soa_platform.files.service import VERIFY
+from soa_platform.files.service import VERIFY, VERIFY_MANY
 from soa_platform.files.storage import Storage, StorageError
 from soa_platform.files.verification import verify_file
 from soa_platform.settings import PlatformSettings
@@ -54,6 +54,15 @@ def verify(self: Any, file_id: int) -> str | None:
         return None
     status = runtime.run(verify_file(runtime.db, storage, runtime.settings, file_id))
     return status.value if status is not None else None
+
+
+@task(VERIFY_MANY, bind=True, acks_late=True, reject_on_worker_lost=True)
+def verify_many(self: Any, file_ids: list[int]) -> int:
+    """Enqueue `soa.files.verify` for each file of a completed batch, so that several workers share them.
+    Running twice only enqueues verifications that find their file decided; returns how many were enqueued."""
+    for file_id in file_ids:
+        self.app.send_task(VERIFY, args=[file_id])
+    return len(file_ids)
 
 
 @task(SWEEP, bind=True, acks_late=True, reject_on_worker_lost=True, expires=60)

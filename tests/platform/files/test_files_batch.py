@@ -30,7 +30,7 @@ from tests.platform.files.test_files_api import _part_size
 from tests.platform.harness import Tenant, User
 from tests.support.s3_servers import S3Endpoint
 
-VERIFY = "soa.files.verify"
+VERIFY, VERIFY_MANY = "soa.files.verify", "soa.files.verify_many"
 
 
 def _entry(name: str, size: int, content_type: str = "text/plain") -> dict[str, Any]:
@@ -54,7 +54,8 @@ async def _usage(tenant: Tenant) -> dict[str, int]:
 
 
 async def _queued_verifications(redis_url: str) -> list[int]:
-    """File ids of the `soa.files.verify` tasks waiting in the broker's default queue (this test's Redis db)."""
+    """File ids of the verifications waiting in the broker's default queue (this test's Redis db): one
+    `soa.files.verify` per file, or one `soa.files.verify_many` for several."""
     client = aioredis.from_url(redis_url)
     try:
         raw = await client.lrange("celery", 0, -1)
@@ -63,9 +64,11 @@ async def _queued_verifications(redis_url: str) -> list[int]:
     ids = []
     for item in raw:
         message = json.loads(item)
+        args, _, _ = json.loads(base64.b64decode(message["body"]))
         if message["headers"]["task"] == VERIFY:
-            args, _, _ = json.loads(base64.b64decode(message["body"]))
             ids.append(int(args[0]))
+        elif message["headers"]["task"] == VERIFY_MANY:
+            ids += [int(file_id) for file_id in args[0]]
     return sorted(ids)
 
 

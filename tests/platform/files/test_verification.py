@@ -119,6 +119,21 @@ async def test_the_worker_makes_a_completed_upload_available(
     assert await verdicts(db, file_id) == ["file.verified"]
 
 
+async def test_a_batchs_verifications_fan_out_and_each_file_is_decided_once(
+    files_worker: WorkerEnv, db: Database, storage: Storage, dispatcher: CeleryDispatcher
+) -> None:
+    file_ids = [await completed_upload(db, storage, DATA) for _ in range(3)]
+    files_worker.start_worker()
+
+    await dispatcher.send("soa.files.verify_many", file_ids)
+    await dispatcher.send("soa.files.verify_many", file_ids)  # a redelivered batch: its files are decided already
+
+    files = [await eventually(lambda i=i: decided(db, i), what=f"the verdict on file {i}") for i in file_ids]
+    assert [file.status for file in files] == [FileStatus.available] * 3
+    await asyncio.sleep(1.0)  # the second batch's verifications have run by now, or are about to
+    assert [await verdicts(db, i) for i in file_ids] == [["file.verified"]] * 3
+
+
 async def test_a_worker_killed_during_verification_verifies_the_file_exactly_once(
     files_worker: WorkerEnv, db: Database, storage: Storage, dispatcher: CeleryDispatcher, moto_s3: S3Endpoint
 ) -> None:
