@@ -212,6 +212,23 @@ async def test_verification_and_its_s3_calls_are_one_trace(
     assert {step_of(span) for span in http} == {"files.verify.stat", "files.verify.read"}
 
 
+async def test_a_batchs_fanned_out_verifications_stay_in_the_batchs_trace(
+    files_worker: WorkerEnv, db: Database, storage: Storage, dispatcher: CeleryDispatcher, otlp_receiver: OtlpReceiver
+) -> None:
+    file_ids = [await completed_upload(db, storage, DATA) for _ in range(2)]
+    files_worker.start_worker(OTEL_EXPORTER_OTLP_ENDPOINT=otlp_receiver.endpoint)
+
+    await dispatcher.send("soa.files.verify_many", file_ids)
+
+    # the receiver outlives the test, and file ids restart in each test's database: find the fan-out first
+    (fan_out,) = otlp_receiver.wait_for(lambda span: span.name == "run/soa.files.verify_many", timeout=20)
+    verifications = otlp_receiver.wait_for(
+        lambda span: span.name == "files.verify" and span.trace_id == fan_out.trace_id, count=2, timeout=20
+    )
+    assert {span.attributes.get("soa.file_id") for span in verifications} == set(file_ids)
+    assert {span.trace_id for span in verifications} == {fan_out.trace_id}
+
+
 TOO_LARGE = "too large for the virus scanner (raise clamd's StreamMaxLength)"
 
 
