@@ -765,7 +765,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--big-mb", type=int, default=100, help="size of the one large file (multipart), MB")
     parser.add_argument("--small-mb", type=int, default=10, help="size of each small file (single PUT), MB")
     parser.add_argument("--small-count", type=int, default=10, help="how many small files")
-    parser.add_argument("--runs", type=int, default=7, help="measurements per flow and workload")
+    parser.add_argument(
+        "--runs", type=int, default=15, help="measurements per flow and workload (single runs spread by ~±0.07 here)"
+    )
     parser.add_argument("--parallel", type=int, default=4, help="transfers (parts or files) at a time")
     parser.add_argument(
         "--no-per-file",
