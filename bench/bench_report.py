@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def workdir(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """`keep` (created, kept afterwards) or a temporary directory that PostgreSQL, running as `postgres`, can use."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        os.chmod(tmp, 0o755)  # noqa: S103 - PostgreSQL runs as `postgres` in a directory below it
+        yield Path(tmp)
 
 
 def fmt(value: float | None, spec: str = ".1f") -> str:

@@ -55,7 +55,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -75,7 +74,7 @@ from minio.signer import sign_v4_s3  # noqa: E402
 from minio.time import to_amz_date, utcnow  # noqa: E402
 from tests.support.s3_servers import JuiceFSGateway  # noqa: E402
 
-from bench_report import fmt, log, table  # noqa: E402
+from bench_report import fmt, log, table, workdir  # noqa: E402
 from messaging_load import OTHERS_BUSY_PCT, code_state  # noqa: E402
 from messaging_procs import VENV_BIN, CpuMeter, Stack  # noqa: E402
 
@@ -823,17 +822,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def workdir(keep: Path | None) -> Iterator[Path]:
-    if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
-        yield keep.resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix="soa-filesbench-") as tmp:
-        os.chmod(tmp, 0o755)  # noqa: S103 - PostgreSQL runs as `postgres` in a directory below it
-        yield Path(tmp)
-
-
 def login(base_url: str, email: str, password: str) -> str:
     response = httpx.post(f"{base_url}/v1/auth/login", json={"email": email, "password": password}, trust_env=False)
     response.raise_for_status()
@@ -845,7 +833,7 @@ def main(argv: list[str] | None = None) -> int:
     args.code = code_state()
     outcome = Outcome()
     log(f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs; code {args.code}")
-    with workdir(args.keep_logs) as tmp:
+    with workdir(args.keep_logs, "soa-filesbench-") as tmp:
         stack = FilesStack(tmp)
         try:
             started = time.monotonic()

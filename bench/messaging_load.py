@@ -39,9 +39,7 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +49,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `tests.support` importabl
 
 import uvloop  # noqa: E402
 
-from bench_report import Profiler, fmt, log, table  # noqa: E402
+from bench_report import Profiler, fmt, log, table, workdir  # noqa: E402
 from messaging_procs import CPU_GROUPS, CpuMeter, Stack, rss_mb, summarize_profile  # noqa: E402
 from messaging_seed import Seeded, seed  # noqa: E402
 from messaging_users import LABELS, Population, Window  # noqa: E402
@@ -586,17 +584,6 @@ def code_state() -> str:
     return head.stdout.strip() + (f" + uncommitted changes to {shown}" if changed else " (clean)")
 
 
-@contextlib.contextmanager
-def workdir(keep: Path | None) -> Iterator[Path]:
-    if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
-        yield keep.resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix="soa-msgbench-") as tmp:
-        os.chmod(tmp, 0o755)  # noqa: S103 - PostgreSQL runs as `postgres` in a directory below it
-        yield Path(tmp)
-
-
 def raise_file_limit() -> None:
     """Two sockets per user here and as many in the api (which inherits the limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -661,7 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     outcome = Outcome()
     seeded: Seeded | None = None
     log(f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs; code {args.code}")
-    with workdir(args.keep_logs) as tmp:
+    with workdir(args.keep_logs, "soa-msgbench-") as tmp:
         stack = Stack(tmp, api_workers=args.api_workers, worker_concurrency=args.worker_concurrency)
         stack.api_env = dict(item.split("=", 1) for item in args.api_env)
         try:
